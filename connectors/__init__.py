@@ -1,0 +1,1 @@
+"""One module per CRM behind the ``CRM`` protocol of ``connectors.base``."""

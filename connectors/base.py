@@ -1,0 +1,73 @@
+"""The ``CRM`` protocol every vendor module implements, and the error tree every vendor's
+errors are mapped to in one place per module::
+
+    ConnectorError                 anything a CRM call can fail with
+    ├── RetryableError             try again later: 5xx, timeouts, connection errors
+    │   └── RateLimited            429 / REQUEST_LIMIT_EXCEEDED; carries retry_after (s)
+    └── PermanentError             retrying will not help; carries the vendor's message
+        ├── AuthError              401/403, expired or revoked credentials
+        └── InvalidRecord          the vendor refused the record (validation, duplicates)
+
+Activities turn ``RetryableError`` into a Temporal retry (honouring ``retry_after``) and
+``PermanentError`` into a non-retryable ``ApplicationError``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.crm import CrmLeadData, CrmLeadRef
+
+
+class ConnectorError(Exception):
+    """Base of every CRM error. ``vendor_message`` is what the vendor said, verbatim."""
+
+    def __init__(self, message: str, *, vendor_message: str | None = None) -> None:
+        super().__init__(message)
+        self.vendor_message = vendor_message or message
+
+
+class RetryableError(ConnectorError):
+    """A transient failure; the same call may succeed later."""
+
+    def __init__(
+        self, message: str, *, vendor_message: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, vendor_message=vendor_message)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryableError):
+    """The vendor asked us to slow down."""
+
+
+class PermanentError(ConnectorError):
+    """A failure that will repeat on retry."""
+
+
+class AuthError(PermanentError):
+    """Credentials missing, wrong, expired or lacking permission."""
+
+
+class InvalidRecord(PermanentError):
+    """The vendor refused the record's content."""
+
+
+class CRM(Protocol):
+    """What Leadflow needs from a CRM. Calls are synchronous; activities run them on the
+    worker's thread pool."""
+
+    name: str
+
+    def upsert_lead(self, lead: CrmLeadData, idempotency_key: str) -> CrmLeadRef:
+        """Create the lead, or update the one with the same email, setting its owner.
+        Calling twice with the same key and data leaves one record."""
+        ...
+
+    def get_lead(self, crm_id: str) -> CrmLeadData | None:
+        """The lead with this CRM id, or None."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``ConnectorError`` if the CRM cannot be reached with our credentials."""
+        ...

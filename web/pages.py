@@ -1,0 +1,44 @@
+"""Server-rendered pages: the start page, the sample web form and the offline inbox."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from store import reps as rep_store
+from store.inbox import recent_notifications
+from web.deps import Context
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def index(request: Request, context: Context) -> HTMLResponse:
+    return context.templates.TemplateResponse(request, "index.html", {"settings": context.settings})
+
+
+@router.get("/form", response_class=HTMLResponse)
+async def sample_form(request: Request, context: Context) -> HTMLResponse:
+    """A sample web form that posts to /leads, as a marketing site's form would."""
+    return context.templates.TemplateResponse(request, "form.html", {})
+
+
+@router.get("/form/thanks", response_class=HTMLResponse, include_in_schema=False)
+async def thanks(request: Request, context: Context, lead_id: str | None = None) -> HTMLResponse:
+    return context.templates.TemplateResponse(request, "thanks.html", {"lead_id": lead_id})
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(request: Request, context: Context, rep: int | None = None) -> HTMLResponse:
+    """The offline notifier's messages to reps, newest first."""
+
+    def load() -> dict[str, object]:
+        with context.db.session() as session:
+            return {
+                "notifications": recent_notifications(session, rep_id=rep, limit=200),
+                "reps": rep_store.list_reps(session),
+                "selected": rep,
+            }
+
+    return context.templates.TemplateResponse(request, "inbox.html", await run_in_threadpool(load))

@@ -1,0 +1,96 @@
+"""The Temporal worker: registers the workflows and activities and polls the task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.lead import LeadActivities
+from bots.notifier import OfflineNotifier
+from connectors.base import CRM
+from connectors.local import LocalCRM
+from settings import CrmBackend, Settings
+from store.db import Database
+from workflows.client import make_client
+from workflows.lead_lifecycle import LeadLifecycleWorkflow
+
+log = logging.getLogger("leadflow.worker")
+
+ACTIVITY_THREADS = 32
+
+
+def make_crm(settings: Settings, db: Database) -> CRM:
+    if settings.crm_backend is CrmBackend.local:
+        return LocalCRM(db)
+    raise SystemExit(
+        f"LEADFLOW_CRM_BACKEND={settings.crm_backend.value} is not available yet; use 'local'"
+    )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    db: Database,
+    executor: ThreadPoolExecutor,
+    *,
+    task_queue: str | None = None,
+    crm: CRM | None = None,
+) -> Worker:
+    """A worker for the lead lifecycle. Tests pass their own task queue and fakes."""
+    acts = LeadActivities(
+        db,
+        crm or make_crm(settings, db),
+        OfflineNotifier(db),
+        default_team=settings.default_team,
+        base_url=settings.base_url,
+    )
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=[LeadLifecycleWorkflow],
+        activities=[
+            acts.assign_lead,
+            acts.sync_lead_to_crm,
+            acts.notify_owner,
+            acts.record_resubmissions,
+            acts.close_lifecycle,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or forever), then finish in-flight tasks and return."""
+    db = Database(settings.effective_database_url, pool_size=ACTIVITY_THREADS // 2)
+    try:
+        db.ping()
+    except Exception as err:
+        raise SystemExit(
+            f"leadflow worker: cannot reach the database at LEADFLOW_DATABASE_URL ({err})"
+        ) from err
+    try:
+        client = await make_client(settings)
+    except Exception as err:
+        raise SystemExit(
+            f"leadflow worker: cannot reach Temporal at {settings.temporal_target} "
+            f"(LEADFLOW_TEMPORAL_ADDRESS / LEADFLOW_TEMPORAL_PORT): {err}"
+        ) from err
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(client, settings, db, executor)
+        log.info(
+            "worker polling task queue %r on %s",
+            settings.temporal_task_queue,
+            settings.temporal_target,
+        )
+        async with worker:
+            if stop is None:
+                await asyncio.Event().wait()
+            else:
+                await stop.wait()
+        log.info("worker stopped")
+    db.dispose()
