@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lead import LeadActivities
 from bots.notifier import OfflineNotifier
@@ -21,6 +22,12 @@ from workflows.lead_lifecycle import LeadLifecycleWorkflow
 log = logging.getLogger("leadflow.worker")
 
 ACTIVITY_THREADS = 32
+
+# Validators our pydantic models use, imported lazily on first use: pass them through the
+# workflow sandbox so decoding a payload in a workflow does not re-import them there.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+)
 
 
 def make_crm(settings: Settings, db: Database) -> CRM:
@@ -52,12 +59,13 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=[LeadLifecycleWorkflow],
+        workflow_runner=SANDBOX,
         activities=[
             acts.assign_lead,
             acts.sync_lead_to_crm,
             acts.notify_owner,
             acts.record_resubmissions,
-            acts.close_lifecycle,
+            acts.record_event,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -16,11 +16,11 @@ from domain.lead import EventType, LeadSubmission, Owner, Stage
 from domain.lifecycle import (
     AssignLeadInput,
     Assignment,
-    CloseLifecycleInput,
     CrmSyncInput,
     CrmSyncResult,
     NotifyOwnerInput,
     NotifyOwnerResult,
+    RecordEventInput,
     RecordResubmissionsInput,
 )
 from domain.routing import NoEligibleRep, RoutingDecision, pick_round_robin
@@ -264,15 +264,21 @@ class LeadActivities:
                     data={"fields": sorted(item.submission.model_dump(exclude_none=True))},
                 )
 
-    @activity.defn(name="close_lifecycle")
-    def close_lifecycle(self, params: CloseLifecycleInput) -> None:
-        """Record that this lifecycle run ended."""
+    @activity.defn(name="record_event")
+    def record_event(self, params: RecordEventInput) -> None:
+        """Put an event the workflow decided on the lead's timeline, once."""
         with self._db.session() as session:
-            if lead_store.event_recorded(session, params.idempotency_key) is None:
-                lead_store.add_event(
-                    session,
-                    params.lead_id,
-                    EventType.lifecycle_closed,
-                    idempotency_key=params.idempotency_key,
-                    data={"reason": params.reason},
-                )
+            if lead_store.event_recorded(session, params.idempotency_key) is not None:
+                return
+            lead_store.add_event(
+                session,
+                params.lead_id,
+                params.type,
+                stage=params.stage,
+                idempotency_key=params.idempotency_key,
+                data=dict(params.data),
+            )
+            if params.stage is not None:
+                lead = lead_store.get_lead(session, params.lead_id)
+                if lead is not None:
+                    lead.stage = params.stage.value

