@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
@@ -205,29 +206,33 @@ async def running_stack(
         worker = build_worker(client, settings, db, executor, task_queue=task_queue, crm=crm)
         async with worker:
             app = create_app(settings, db, client, API_TOKEN)
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    host="127.0.0.1",
-                    port=port,
-                    log_config=None,
-                    lifespan="off",
-                    access_log=False,
-                )
-            )
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                await asyncio.sleep(0.01)
-            base_url = f"http://127.0.0.1:{port}"
             try:
-                async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                    yield Stack(settings, db, client, http, base_url, task_queue)
+                async with serve(app, port) as http:
+                    yield Stack(settings, db, client, http, str(http.base_url), task_queue)
             finally:
-                server.should_exit = True
-                await serving
                 await terminate_open_workflows(client, task_queue)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """Serve ``app`` with uvicorn on a loopback port; yield an HTTP client for it."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="off", access_log=False
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await serving
 
 
 async def terminate_open_workflows(client: Client, task_queue: str) -> None:

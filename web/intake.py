@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -38,6 +38,7 @@ REDIRECT_FIELD = "_redirect"
 EXTRA_PREFIX = "extra."
 KNOWN_FIELDS = set(LeadSubmission.model_fields) - {"extra"}
 LEAD_ID = re.compile(r"^[0-9a-f]{24}$")
+START_TIMEOUT = timedelta(seconds=10)
 
 
 class IntakeError(Exception):
@@ -200,8 +201,10 @@ async def submit_lead(request: Request, context: Context) -> Response:
                     submission_id=uuid.uuid4().hex,
                 )
             ],
+            rpc_timeout=START_TIMEOUT,
         )
-    except RPCError as err:
+    except (RPCError, RuntimeError) as err:
+        # RPCError once connected; RuntimeError when the (re)connect itself fails.
         context.metrics.rejected.labels(reason="temporal_unavailable").inc()
         log.error(
             "could not hand lead %s to Temporal: %s",
@@ -244,7 +247,14 @@ async def lead_status(lead_id: str, context: Context, _auth: Authorized) -> Resp
     if LEAD_ID.match(lead_id):
         found = await run_in_threadpool(_lead_from_db, context, lead_id)
         if found is None:
-            found = await _pending_lead(context, lead_id)
+            try:
+                found = await _pending_lead(context, lead_id)
+            except (RPCError, RuntimeError):
+                return JSONResponse(
+                    {"detail": "lead not recorded yet and the workflow service is unavailable"},
+                    status_code=503,
+                    headers={"Retry-After": "5"},
+                )
     if found is None:
         return JSONResponse({"detail": f"no lead with id {lead_id!r}"}, status_code=404)
     return JSONResponse(found)

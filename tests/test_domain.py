@@ -1,0 +1,113 @@
+"""Pure domain rules: identity, validation, scoring, round-robin routing."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from domain.lead import LeadSubmission, Owner, lead_key, normalize_email
+from domain.routing import NoEligibleRep, RepCandidate, pick_round_robin, round_robin_slots
+from domain.scoring import DEFAULT_MODEL, decay, score_lead
+from tests.strategies import emails, rep_lists, submissions
+
+
+@given(emails)
+def test_lead_identity_ignores_case_and_surrounding_whitespace(email: str) -> None:
+    assert lead_key(f"  {email.upper()}\t") == lead_key(email)
+    assert normalize_email(f" {email.upper()} ") == email.lower()
+
+
+def test_lead_identity_depends_on_source_system() -> None:
+    assert lead_key("a@b.com", "web") != lead_key("a@b.com", "salesforce")
+
+
+def test_submission_normalises_email() -> None:
+    assert LeadSubmission(email="  Jane@ACME.com ").email == "jane@acme.com"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a@b.com", "phone": "call me maybe"}, "phone"),
+        ({"email": "a@b.com", "company_size": 0}, "company_size"),
+        ({"email": "a@b.com", "extra": {"1bad": "x"}}, "extra"),
+        ({"email": "a@b.com", "extra": {f"k{i}": "v" for i in range(21)}}, "extra"),
+        ({"email": "a@b.com", "first_name": "x" * 201}, "first_name"),
+        ({"email": "a@b.com", "nonsense": 1}, "nonsense"),
+    ],
+)
+def test_submission_rejects_bad_fields(data: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        LeadSubmission.model_validate(data)
+    assert field in {str(e["loc"][0]) for e in info.value.errors()}
+
+
+@given(submissions)
+def test_score_is_bounded_and_graded(lead: LeadSubmission) -> None:
+    result = score_lead(lead)
+    assert 0 <= result.score <= DEFAULT_MODEL.max_score
+    assert result.grade in {g.name for g in DEFAULT_MODEL.grades}
+    assert result.score == max(0, min(100, round(sum(p.points for p in result.parts))))
+
+
+@given(submissions, st.floats(min_value=0, max_value=365))
+def test_engagement_only_decays(lead: LeadSubmission, age: float) -> None:
+    fresh = score_lead(lead)
+    aged = score_lead(lead, engagement_age_days=age)
+    assert aged.fit == fresh.fit
+    assert aged.engagement <= fresh.engagement
+
+
+def test_decay_halves_at_half_life() -> None:
+    assert decay(20, 30, 30) == pytest.approx(10)
+    assert decay(20, 0, 30) == 20
+
+
+def test_senior_business_lead_scores_higher_than_anonymous_freemail() -> None:
+    strong = LeadSubmission(
+        email="cto@bigco.com",
+        title="CTO",
+        company="BigCo",
+        company_size=800,
+        phone="+1 415 555 0100",
+        source="demo",
+    )
+    weak = LeadSubmission(email="someone@gmail.com")
+    assert score_lead(strong).grade == "hot"
+    assert score_lead(weak).score < score_lead(strong).score
+
+
+@given(rep_lists(), st.integers(min_value=0, max_value=10_000))
+def test_round_robin_gives_each_rep_its_weight_per_cycle(reps, start: int) -> None:
+    slots = round_robin_slots(reps)
+    if not slots:
+        with pytest.raises(NoEligibleRep):
+            pick_round_robin(reps, start, "T")
+        return
+    cycle = len(slots)
+    counts = Counter(
+        pick_round_robin(reps, turn, "T").owner.rep_id  # type: ignore[union-attr]
+        for turn in range(start, start + cycle)
+    )
+    assert counts == Counter({r.owner.rep_id: r.weight for r in reps if r.weight > 0})
+
+
+@given(rep_lists(min_size=2), st.integers(min_value=1, max_value=300))
+def test_equal_weights_spread_within_one(reps, n: int) -> None:
+    for rep in reps:
+        rep.weight = 1
+    counts = Counter(pick_round_robin(reps, t, "T").owner.rep_id for t in range(n))  # type: ignore[union-attr]
+    spread = [counts.get(r.owner.rep_id, 0) for r in reps]
+    assert max(spread) - min(spread) <= 1
+
+
+def test_decision_names_rule_and_reason() -> None:
+    reps = [RepCandidate(owner=Owner(rep_id=i, name=f"R{i}", email=f"r{i}@x.com")) for i in (1, 2)]
+    decision = pick_round_robin(reps, 4, "Inbound")
+    assert decision.rule == "default round-robin"
+    assert "turn 4" in decision.reason and "Inbound" in decision.reason
