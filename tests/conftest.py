@@ -190,7 +190,12 @@ def make_settings(**overrides: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    client: Client, db: Database, task_queue: str, tmp_path: Path, crm: CRM | None = None
+    client: Client,
+    db: Database,
+    task_queue: str,
+    tmp_path: Path,
+    crm: CRM | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
     port = free_port()
     settings = make_settings(
@@ -201,6 +206,7 @@ async def running_stack(
         web_port=port,
         api_token=API_TOKEN,
         activity_timeout_s=10,
+        **overrides,
     )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, db, executor, task_queue=task_queue, crm=crm)

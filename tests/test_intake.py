@@ -234,7 +234,7 @@ async def test_hundred_distinct_leads_spread_evenly_over_reps(stack: Stack) -> N
             return str(response.json()["lead_id"])
 
     lead_ids = await asyncio.gather(*(one(i) for i in range(100)))
-    owners = Counter()
+    owners: Counter[str] = Counter()
     for lead_id in lead_ids:
         lead = await stack.wait_for(lead_id, within=60)
         owners[lead["owner"]["email"]] += 1
