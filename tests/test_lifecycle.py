@@ -188,7 +188,7 @@ async def test_idle_lifecycle_closes_and_a_returning_lead_starts_afresh(
         await stack.wait_for(lead_id)
         handle = stack.client.get_workflow_handle(f"lead-{lead_id}")
         result = await handle.result()
-        assert result["stage"] == "assigned"  # type: ignore[index]
+        assert result["stage"] == "assigned"
         again = await stack.submit(email=email)
         assert again.json()["lead_id"] == lead_id
         for _ in range(200):

@@ -53,7 +53,7 @@ async def test_fresh_run_with_resubmission_replays(stack: Stack) -> None:
     handle = stack.client.get_workflow_handle(f"lead-{lead_id}")
     for _ in range(100):
         state = await handle.query("state")
-        if state and state.get("submissions") == 2:  # type: ignore[union-attr]
+        if state and state.get("submissions") == 2:
             break
         await asyncio.sleep(0.05)
     history = await handle.fetch_history()
