@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -69,6 +70,9 @@ def build_worker(
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        # On SIGTERM, let in-flight steps finish (they are short) rather than abandon them
+        # to their start-to-close timeout.
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 
