@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: dev test lint check-python venv bench clean
+.PHONY: dev test lint check-python venv chromium bench clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Leadflow needs Python 3.11 or newer (set PYTHON=...)")'
@@ -28,7 +28,14 @@ lint: venv
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 
-test: lint
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "browser tests need Chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
+
+test: lint chromium
 	@$(BIN)/pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	  exit $$status
