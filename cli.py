@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from observability import setup_logging
 from settings import Settings, get_settings
@@ -326,17 +327,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_json, process=args.command)
     try:
         if args.command == "dev":
-            return cmd_dev(settings)
-        if args.command == "worker":
-            return cmd_worker(settings)
-        if args.command == "web":
-            return cmd_web(settings)
-        return cmd_db_upgrade(settings)
+            code = cmd_dev(settings)
+        elif args.command == "worker":
+            code = cmd_worker(settings)
+        elif args.command == "web":
+            code = cmd_web(settings)
+        else:
+            code = cmd_db_upgrade(settings)
     except SystemExit as err:
-        if isinstance(err.code, str):
-            log.error("%s", err.code)
-            return 1
-        raise
+        if not isinstance(err.code, str):
+            raise
+        log.error("%s", err.code)
+        code = 1
+    if argv is None:  # a real command line, not a caller in this process
+        exit_now(code)
+    return code
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process without interpreter finalization. The Temporal SDK's Rust threads
+    can outlive the interpreter's shutdown and abort it ("Fatal Python error:
+    PyGILState_Release", exit code 134 instead of ours; temporalio/sdk-python#300), seen
+    after a failed Client.connect in about one run in six."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
