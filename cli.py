@@ -20,12 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from temporalio.service import RetryConfig
+
 from observability import setup_logging
 from settings import Settings, get_settings
 
 log = logging.getLogger("leadflow")
 
 TEMPORAL_START_TIMEOUT_S = 30.0
+WEB_RPC_RETRY = RetryConfig(max_elapsed_time_millis=2500, max_interval_millis=1000)
 STOP_GRACE_S = 10.0
 
 
@@ -280,7 +283,9 @@ def cmd_web(settings: Settings) -> int:
 
     async def main() -> None:
         try:
-            client = await make_client(settings)
+            # A form post waits on this client: give up on an unreachable Temporal within
+            # seconds and answer 503, rather than hold the visitor for the SDK's default 10 s.
+            client = await make_client(settings, retry=WEB_RPC_RETRY)
         except Exception as err:
             raise SystemExit(
                 f"leadflow web: cannot reach Temporal at {settings.temporal_target} "

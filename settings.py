@@ -69,7 +69,11 @@ class Settings(BaseSettings):
         90 * 24 * 3600.0,
         description="A lead with no event for this long ends its lifecycle run",
     )
-    activity_timeout_s: float = 30.0
+    activity_timeout_s: float = Field(
+        10.0,
+        description="Start-to-close timeout of one lifecycle step; a step lost with a "
+        "crashed worker is retried after it",
+    )
     default_team: str = "Inbound"
 
     log_json: bool | None = Field(
