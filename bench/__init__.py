@@ -1,0 +1,1 @@
+"""Benchmarks of the budgets in DESIGN.md; run with ``make bench``."""
