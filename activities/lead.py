@@ -81,12 +81,12 @@ class LeadActivities:
         """Capture, score and route the lead in one transaction. A retry returns the
         decision already taken instead of taking another round-robin turn."""
         key = f"{params.idempotency_key}:assigned"
+        score = score_lead(params.submission)  # pure: kept out of the write transaction
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
                 return Assignment.model_validate(done.data["assignment"])
 
-            score = score_lead(params.submission)
             team = rep_store.team_by_name(session, self._default_team)
             decision: RoutingDecision
             try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,18 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine tuned for the backend: SQLite in WAL mode whose write transactions take
-    the write lock up front (so concurrent writers queue instead of failing with
-    "database is locked"), or PostgreSQL through psycopg 3."""
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 10, write: bool = True) -> Engine:
+    """An engine tuned for the backend.
+
+    SQLite runs in WAL mode. A *write* engine starts every transaction with
+    ``BEGIN IMMEDIATE`` (the write lock is taken up front, so two writers never deadlock
+    upgrading a read lock); a read engine uses plain deferred ``BEGIN``, and in WAL mode
+    its readers never wait for writers nor block them. PostgreSQL goes through psycopg 3.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -39,9 +48,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
 
+        begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(begin)
 
         return engine
     if parsed.drivername == "postgresql":
@@ -50,22 +61,41 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 
 class Database:
-    """An engine plus its session factory; one per process."""
+    """Engines plus session factories; one per process."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if is_sqlite(url):
+            self._read_engine = make_engine(url, pool_size=pool_size, write=False)
+            # SQLite has one writer at a time. Queue this process's writers on a lock
+            # instead of letting them poll SQLite's busy handler, which sleeps up to
+            # 100 ms between tries and so adds latency spikes under load.
+            self._write_lock: threading.Lock | None = threading.Lock()
+        else:
+            self._read_engine = self.engine
+            self._write_lock = None
+        self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
-        with self.sessions.begin() as session:
+        """A read-write session in one transaction: committed on success, rolled back on
+        error."""
+        with self._write_lock or nullcontext(), self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session that never waits for writers (use for pages, APIs, metrics)."""
+        with self._reads() as session:  # closing it rolls the read transaction back
             yield session
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not self.engine:
+            self._read_engine.dispose()

@@ -261,7 +261,7 @@ async def lead_status(lead_id: str, context: Context, _auth: Authorized) -> Resp
 
 
 def _lead_from_db(context: Context, lead_id: str) -> dict[str, Any] | None:
-    with context.db.session() as session:
+    with context.db.read() as session:
         lead = lead_store.get_lead(session, lead_id)
         if lead is None:
             return None

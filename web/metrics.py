@@ -21,7 +21,7 @@ class RoutingCollector(Collector):
         self._db = db
 
     def collect(self) -> Iterator[Metric]:
-        with self._db.session() as session:
+        with self._db.read() as session:
             routed = lead_store.count_routed(session)
             buckets, count, total_ms = lead_store.speed_to_lead_histogram(
                 session, SPEED_TO_LEAD_BOUNDS_MS

@@ -34,7 +34,7 @@ async def inbox(request: Request, context: Context, rep: int | None = None) -> H
     """The offline notifier's messages to reps, newest first."""
 
     def load() -> dict[str, object]:
-        with context.db.session() as session:
+        with context.db.read() as session:
             return {
                 "notifications": recent_notifications(session, rep_id=rep, limit=200),
                 "reps": rep_store.list_reps(session),
