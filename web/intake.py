@@ -130,25 +130,40 @@ def _parse(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
     )
 
 
-def _safe_redirect(target: str | None, request: Request) -> str | None:
+def _safe_redirect(target: object, host: str | None) -> str | None:
     """Only same-site paths or the host the form was posted to: no open redirects."""
-    if not target:
+    if target is None or target == "":
         return None
-    parts = urlsplit(target)
-    if (
-        not parts.scheme
-        and not parts.netloc
-        and target.startswith("/")
-        and not target.startswith("//")
-    ):
-        return target
-    if parts.scheme in ("http", "https") and parts.netloc == request.headers.get("host"):
-        return target
+    if isinstance(target, str):
+        parts = urlsplit(target)
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+        ):
+            return target
+        if parts.scheme in ("http", "https") and parts.netloc == host:
+            return target
     raise IntakeError(
         422,
         "invalid",
         [{"field": REDIRECT_FIELD, "message": "must be a path on this site (e.g. /form/thanks)"}],
     )
+
+
+def validate_fields(
+    data: dict[str, Any], host: str | None, redirect_param: str | None = None
+) -> tuple[LeadSubmission | None, str | None]:
+    """The submission (None when the honeypot is filled: a bot, to be dropped) and the
+    redirect target; ``IntakeError`` naming each bad field otherwise."""
+    redirect = _safe_redirect(data.pop(REDIRECT_FIELD, None) or redirect_param, host)
+    if data.pop(HONEYPOT_FIELD, None):
+        return None, redirect
+    try:
+        return LeadSubmission.model_validate(data), redirect
+    except ValidationError as err:
+        raise IntakeError(422, "invalid", _field_errors(err)) from err
 
 
 def _reject(context: Context, err: IntakeError) -> JSONResponse:
@@ -163,23 +178,17 @@ async def submit_lead(request: Request, context: Context) -> Response:
     try:
         body = await _read_body(request, context.settings.max_body_bytes)
         data, from_form = _parse(request.headers.get("content-type", ""), body)
-        redirect = _safe_redirect(
-            data.pop(REDIRECT_FIELD, None) or request.query_params.get("redirect"), request
+        submission, redirect = validate_fields(
+            data, request.headers.get("host"), request.query_params.get("redirect")
         )
-        honeypot = data.pop(HONEYPOT_FIELD, None)
-        try:
-            submission = LeadSubmission.model_validate(data)
-        except ValidationError as err:
-            raise IntakeError(422, "invalid", _field_errors(err)) from err
     except IntakeError as err:
         return _reject(context, err)
 
-    if honeypot:
-        # Looks accepted to the bot; nothing is started.
+    if submission is None:
+        # The honeypot was filled: looks accepted to the bot; nothing is started.
         context.metrics.rejected.labels(reason="honeypot").inc()
         log.info("honeypot filled; submission dropped")
-        fake_id = secrets.token_hex(12)
-        return _accepted(request, fake_id, redirect, from_form)
+        return _accepted(request, secrets.token_hex(12), redirect, from_form)
 
     lead_id = lead_key(submission.email)
     workflow_id = workflow_id_for(lead_id)
