@@ -18,7 +18,7 @@ class LeadLifecycleInput(BaseModel):
     lead_id: str
     source_system: str = "web"
     idle_timeout_s: float = 90 * 24 * 3600.0
-    activity_timeout_s: float = 30.0
+    activity_timeout_s: float = 10.0
     # Carried across continue-as-new so the state survives a new run.
     state: LeadState | None = None
 

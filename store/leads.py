@@ -55,10 +55,6 @@ def lead_events(session: Session, lead_id: str, limit: int = 500) -> list[LeadEv
     )
 
 
-def count_leads(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Lead)) or 0
-
-
 def count_routed(session: Session) -> int:
     return (
         session.scalar(select(func.count()).select_from(Lead).where(Lead.owner_rep_id.is_not(None)))
