@@ -305,6 +305,21 @@ async def test_metrics_report_intake_routing_and_speed_to_lead(stack: Stack) -> 
     assert "leadflow_speed_to_lead_seconds_count 1.0" in text
 
 
+async def test_inbox_is_not_served_in_production(
+    db: Database, client: Client, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        data_dir=tmp_path,
+        environment="production",
+        api_token=API_TOKEN,
+        database_url="postgresql+psycopg://u@db/leadflow",
+    )
+    async with serve(create_app(settings, db, client, API_TOKEN)) as http:
+        response = await http.get("/inbox")
+    assert response.status_code == 403
+    assert "LEADFLOW_ENVIRONMENT" in response.json()["detail"]
+
+
 async def test_sample_form_and_inbox_pages(stack: Stack) -> None:
     form = await stack.http.get("/form")
     assert form.status_code == 200

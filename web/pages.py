@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +31,14 @@ async def thanks(request: Request, context: Context, lead_id: str | None = None)
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request, context: Context, rep: int | None = None) -> HTMLResponse:
-    """The offline notifier's messages to reps, newest first."""
+    """The offline notifier's messages to reps, newest first. It shows lead details and has
+    no login yet, so it is only served in development."""
+    if context.settings.environment == "production":
+        raise HTTPException(
+            status_code=403,
+            detail="the inbox is only available with LEADFLOW_ENVIRONMENT=development "
+            "until admin login exists",
+        )
 
     def load() -> dict[str, object]:
         with context.db.read() as session:
