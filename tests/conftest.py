@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,16 +30,11 @@ from settings import Settings
 from store import reps as rep_store
 from store.db import Database
 from store.migrate import upgrade
+from tests.processes import free_port
 from web.app import create_app
 from worker import ACTIVITY_THREADS, build_worker
 
 API_TOKEN = "test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ------------------------------------------------------------------------- Temporal

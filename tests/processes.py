@@ -19,6 +19,8 @@ from typing import TypeVar
 import httpx
 import psutil
 
+from cli import port_free
+
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "cli"]
 T = TypeVar("T")
@@ -43,13 +45,7 @@ def free_ports(count: int) -> list[int]:
 
 def port_free_now(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a server could bind ``port`` now (as ``leadflow dev`` checks it)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    return port_free(host, port)
 
 
 @contextlib.contextmanager

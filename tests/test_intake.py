@@ -17,7 +17,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from domain.lead import lead_key
 from store.db import Database
 from store.models import CrmRecord, Lead, LeadEvent, Notification
-from tests.conftest import API_TOKEN, Stack, free_port, make_settings, serve, unique_email
+from tests.conftest import API_TOKEN, Stack, make_settings, serve, unique_email
+from tests.processes import free_port
 from web.app import create_app
 
 

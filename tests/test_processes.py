@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 from temporalio.client import Client
 
-from cli import temporal_binary
+from cli import temporal_dev_command
 from store import reps as rep_store
 from store.db import Database
 from store.migrate import upgrade
@@ -497,26 +497,7 @@ class OwnTemporal:
     def start(self) -> Proc:
         proc = self.procs.spawn(
             "temporal",
-            [
-                temporal_binary(),
-                "server",
-                "start-dev",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--ui-port",
-                str(self.ui_port),
-                "--db-filename",
-                str(self.db_file),
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-                "--log-level",
-                "warn",
-                "--headless",
-            ],
+            temporal_dev_command(self.port, self.ui_port, self.db_file, ui=False),
             leadflow_env(),
         )
         poll(
