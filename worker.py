@@ -85,6 +85,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         raise SystemExit(
             f"leadflow worker: cannot reach the database at LEADFLOW_DATABASE_URL ({err})"
         ) from err
+    crm = make_crm(settings, db)  # an unusable CRM setting is refused before anything starts
     try:
         client = await make_client(settings)
     except Exception as err:
@@ -93,7 +94,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             f"(LEADFLOW_TEMPORAL_ADDRESS / LEADFLOW_TEMPORAL_PORT): {err}"
         ) from err
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, db, executor)
+        worker = build_worker(client, settings, db, executor, crm=crm)
         log.info(
             "worker polling task queue %r on %s",
             settings.temporal_task_queue,
