@@ -125,6 +125,10 @@ def spawn(
     )
 
 
+def _ignore_signal(_signum: int, _frame: object) -> None:
+    """A handler that does nothing (see ``cmd_web``)."""
+
+
 def stop(proc: subprocess.Popen[bytes], name: str) -> None:
     if proc.poll() is not None:
         return
@@ -310,6 +314,10 @@ def cmd_web(settings: Settings) -> int:
             access_log=False,
             lifespan="on",
         )
+        # After a graceful shutdown uvicorn re-raises the signal that stopped it to the
+        # handler it found; a no-op handler makes that a normal exit with status 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _ignore_signal)
         await uvicorn.Server(config).serve()
 
     asyncio.run(main())
