@@ -60,10 +60,13 @@ class OfflineNotifier:
                 if found is None:
                     raise
                 return found.id
+        # The message text holds the lead's contact details: it goes to the inbox, not
+        # the log.
         log.info(
-            "notified %s: %s",
-            owner.email,
-            message.text,
+            "%s message %s delivered to %s's inbox",
+            message.kind,
+            notification_id,
+            owner.name,
             extra={"lead_id": message.lead_id, "rep_id": owner.rep_id, "kind": message.kind},
         )
         return notification_id
