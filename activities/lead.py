@@ -189,19 +189,18 @@ class LeadActivities:
             lead = lead_store.get_lead(session, params.lead_id)
             if lead is not None:
                 lead.crm_id = ref.crm_id
-            if lead_store.event_recorded(session, params.idempotency_key) is None:
-                lead_store.add_event(
-                    session,
-                    params.lead_id,
-                    EventType.crm_synced,
-                    idempotency_key=params.idempotency_key,
-                    data={
-                        "crm": ref.crm,
-                        "crm_id": ref.crm_id,
-                        "owner_id": ref.owner_id,
-                        "created": ref.created,
-                    },
-                )
+            lead_store.add_event_once(
+                session,
+                params.lead_id,
+                EventType.crm_synced,
+                idempotency_key=params.idempotency_key,
+                data={
+                    "crm": ref.crm,
+                    "crm_id": ref.crm_id,
+                    "owner_id": ref.owner_id,
+                    "created": ref.created,
+                },
+            )
         return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
 
     @activity.defn(name="notify_owner")
@@ -252,14 +251,11 @@ class LeadActivities:
         """Put repeated submissions of the same lead on its timeline."""
         with self._db.session() as session:
             for item in params.submissions:
-                key = f"{params.idempotency_key}:{item.submission_id}"
-                if lead_store.event_recorded(session, key) is not None:
-                    continue
-                lead_store.add_event(
+                lead_store.add_event_once(
                     session,
                     params.lead_id,
                     EventType.resubmitted,
-                    idempotency_key=key,
+                    idempotency_key=f"{params.idempotency_key}:{item.submission_id}",
                     occurred_at=item.received_at,
                     data={"fields": sorted(item.submission.model_dump(exclude_none=True))},
                 )
@@ -268,9 +264,7 @@ class LeadActivities:
     def record_event(self, params: RecordEventInput) -> None:
         """Put an event the workflow decided on the lead's timeline, once."""
         with self._db.session() as session:
-            if lead_store.event_recorded(session, params.idempotency_key) is not None:
-                return
-            lead_store.add_event(
+            added = lead_store.add_event_once(
                 session,
                 params.lead_id,
                 params.type,
@@ -278,7 +272,7 @@ class LeadActivities:
                 idempotency_key=params.idempotency_key,
                 data=dict(params.data),
             )
-            if params.stage is not None:
+            if added and params.stage is not None:
                 lead = lead_store.get_lead(session, params.lead_id)
                 if lead is not None:
                     lead.stage = params.stage.value

@@ -40,6 +40,31 @@ def add_event(
     return event
 
 
+def add_event_once(
+    session: Session,
+    lead_id: str,
+    type_: EventType,
+    *,
+    idempotency_key: str,
+    stage: Stage | None = None,
+    data: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> bool:
+    """Record the event unless one with this key already is; whether it was added."""
+    if event_recorded(session, idempotency_key) is not None:
+        return False
+    add_event(
+        session,
+        lead_id,
+        type_,
+        stage=stage,
+        data=data,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+    )
+    return True
+
+
 def get_lead(session: Session, lead_id: str) -> Lead | None:
     return session.get(Lead, lead_id)
 

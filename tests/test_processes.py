@@ -224,6 +224,17 @@ def assert_each_lead_exactly_once(engine: Engine, leads: list[Accepted], logs: s
 # ------------------------------------------------------------------------- 1. worker crash
 
 
+def start_worker_and_web(
+    procs: Processes, env: dict[str, str], web_port: int
+) -> tuple[Proc, Proc, str]:
+    """``leadflow worker`` and ``leadflow web`` as processes, once the web app is healthy."""
+    worker = procs.cli("worker", "worker", env)
+    web = procs.cli("web", "web", env)
+    base = f"http://127.0.0.1:{web_port}"
+    wait_http_ok(f"{base}/healthz", STARTUP_S, watch=[web, worker])
+    return worker, web, base
+
+
 def test_worker_killed_mid_flow_loses_and_duplicates_nothing(
     procs: Processes,
     db: Database,
@@ -241,10 +252,7 @@ def test_worker_killed_mid_flow_loses_and_duplicates_nothing(
         api_token=API_TOKEN,
         activity_timeout_s=ACTIVITY_TIMEOUT_S,
     )
-    worker = procs.cli("worker", "worker", env)
-    web = procs.cli("web", "web", env)
-    base = f"http://127.0.0.1:{port}"
-    wait_http_ok(f"{base}/healthz", STARTUP_S, watch=[web, worker])
+    worker, web, base = start_worker_and_web(procs, env, port)
 
     emails = [new_email(f"kill{i}") for i in range(30)]
     with (
@@ -529,10 +537,7 @@ def test_worker_reconnects_after_temporal_restart(
         api_token=API_TOKEN,
         activity_timeout_s=ACTIVITY_TIMEOUT_S,
     )
-    worker = procs.cli("worker", "worker", env)
-    web = procs.cli("web", "web", env)
-    base = f"http://127.0.0.1:{web_port}"
-    wait_http_ok(f"{base}/healthz", STARTUP_S, watch=[web, worker])
+    worker, web, base = start_worker_and_web(procs, env, web_port)
 
     with reading(sqlite_url) as engine, httpx.Client(base_url=base, timeout=30) as http:
         before, refused = submit_all(http, [new_email("before")])
