@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
+import ipaddress
 import logging
 import os
 import secrets
@@ -20,16 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from pydantic import ValidationError
 from temporalio.service import RetryConfig
 
 from observability import setup_logging
-from settings import Settings, get_settings
+from settings import MIN_API_TOKEN_CHARS, Settings, configuration_problems, get_settings
+from supervisor import Supervisor
 
 log = logging.getLogger("leadflow")
 
 TEMPORAL_START_TIMEOUT_S = 30.0
 WEB_RPC_RETRY = RetryConfig(max_elapsed_time_millis=2500, max_interval_millis=1000)
-STOP_GRACE_S = 10.0
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -91,54 +91,64 @@ def temporal_dev_command(port: int, ui_port: int, db_file: Path, *, ui: bool = T
 
 
 def ensure_api_token(settings: Settings) -> str:
-    """LEADFLOW_API_TOKEN when set, else a token generated once into the data folder."""
+    """LEADFLOW_API_TOKEN when set (Settings has checked it), else a token generated once
+    into the data folder. A token file that is empty or shorter than
+    ``MIN_API_TOKEN_CHARS`` (truncated, or edited by hand) is replaced by a new token."""
     if settings.api_token is not None:
         return settings.api_token.get_secret_value()
     path = settings.api_token_file
     if path.exists():
-        return path.read_text().strip()
+        token = path.read_text().strip()
+        if len(token) >= MIN_API_TOKEN_CHARS:
+            return token
+        log.warning(
+            "%s holds a token shorter than %d characters; replacing it with a new one",
+            path,
+            MIN_API_TOKEN_CHARS,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    token = secrets.token_urlsafe(24)  # 32 characters
+    # Written owner-only from the first byte, then moved into place in one step, so the
+    # file is never readable by others nor seen half-written.
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(token + "\n")
+    os.replace(partial, path)
     return token
 
 
-def _die_with_parent() -> None:
-    """Children of ``leadflow dev`` get SIGTERM if it dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def private_data_dir(settings: Settings) -> Path:
+    """The data folder, created (or narrowed) to 0700: it holds the databases, the API
+    token and temporal.log, which the umask set in ``main`` makes 0600."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    return data_dir
 
 
-def spawn(
-    args: Sequence[str], env: dict[str, str], log_file: Path | None = None
-) -> subprocess.Popen[bytes]:
-    stdout = open(log_file, "ab") if log_file else None
-    return subprocess.Popen(
-        list(args),
-        env=env,
-        stdout=stdout,
-        stderr=subprocess.STDOUT if stdout else None,
-        start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
-        preexec_fn=_die_with_parent,
-    )
+def in_development(settings: Settings) -> bool:
+    environment = settings.environment  # a str, or an Enum whose value is one
+    return bool(getattr(environment, "value", environment) == "development")
+
+
+def reachable_from_network(host: str) -> bool:
+    """Whether a server bound to ``host`` can be reached from other machines: any address
+    it resolves to that is not loopback (0.0.0.0 and :: included) counts."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return True
+    for address in addresses:
+        try:
+            if not ipaddress.ip_address(address).is_loopback:
+                return True
+        except ValueError:
+            return True
+    return False
 
 
 def _ignore_signal(_signum: int, _frame: object) -> None:
     """A handler that does nothing (see ``cmd_web``)."""
-
-
-def stop(proc: subprocess.Popen[bytes], name: str) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        log.warning("%s did not stop in %.0f s; killing it", name, STOP_GRACE_S)
-        proc.kill()
-        proc.wait()
 
 
 async def wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) -> None:
@@ -186,9 +196,9 @@ def db_upgrade(settings: Settings, *, seed: bool) -> None:
 
 
 def cmd_dev(settings: Settings) -> int:
-    """Temporal dev server + migrations + demo seed + worker + web, stopped together."""
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Temporal dev server + migrations + demo seed + worker + web, stopped together; a
+    child that exits is restarted (see ``supervisor.Supervisor``)."""
+    data_dir = private_data_dir(settings)
     host = "127.0.0.1"
     require_port(settings.web_host, settings.web_port, "LEADFLOW_WEB_PORT")
     if settings.temporal_address is None:
@@ -205,7 +215,11 @@ def cmd_dev(settings: Settings) -> int:
             "LEADFLOW_WEB_PORT": str(settings.web_port),
         }
     )
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    supervisor = Supervisor(
+        env,
+        max_restarts=settings.supervisor_max_restarts,
+        backoff_s=settings.supervisor_backoff_s,
+    )
     stopping = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -213,27 +227,34 @@ def cmd_dev(settings: Settings) -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    def temporal_ready(proc: subprocess.Popen[bytes]) -> None:
+        asyncio.run(wait_for_temporal(settings, proc))
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
         if settings.temporal_address is None:
-            temporal = spawn(
+            supervisor.start(
+                "temporal",
                 temporal_dev_command(
                     settings.temporal_port,
                     settings.temporal_ui_port,
                     settings.temporal_db_file.resolve(),
                 ),
-                env,
-                data_dir / "temporal.log",
+                log_file=data_dir / "temporal.log",
+                ready=temporal_ready,
             )
-            children.append(("temporal", temporal))
-            asyncio.run(wait_for_temporal(settings, temporal))
         db_upgrade(settings, seed=True)
         me = [sys.executable, "-m", "cli"]
-        children.append(("worker", spawn([*me, "worker"], env)))
-        children.append(("web", spawn([*me, "web"], env)))
+        supervisor.start("worker", [*me, "worker"])
+        supervisor.start("web", [*me, "web"])
 
         base = settings.base_url
+        token_source = (
+            "from LEADFLOW_API_TOKEN"
+            if settings.api_token is not None
+            else f"in {data_dir / settings.api_token_file.name}"
+        )
         banner = [
             "",
             "Leadflow is running (Ctrl-C stops everything):",
@@ -241,25 +262,19 @@ def cmd_dev(settings: Settings) -> int:
             f"  sample form  {base}/form",
             f"  inbox        {base}/inbox",
             f"  Temporal UI  http://{host}:{settings.temporal_ui_port}",
-            f"  API token    {token}",
+            f"  API token    {token_source}",
             f"  data folder  {data_dir}",
             "",
         ]
         sys.stderr.write("\n".join(banner) + "\n")
         sys.stderr.flush()
-        while True:
-            for name, proc in children:
-                if proc.poll() is not None:
-                    log.error("%s exited with code %s; stopping the stack", name, proc.returncode)
-                    return 1
-            time.sleep(0.5)
+        supervisor.watch()  # returns only by an exception: a signal, or a child given up on
     except KeyboardInterrupt:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for name, proc in reversed(children):
-            stop(proc, name)
+        supervisor.stop_all()
         if stopping:
             sys.stderr.write("Leadflow stopped.\n")
 
@@ -286,6 +301,13 @@ def cmd_web(settings: Settings) -> int:
     from workflows.client import make_client
 
     require_port(settings.web_host, settings.web_port, "LEADFLOW_WEB_PORT")
+    if in_development(settings) and reachable_from_network(settings.web_host):
+        log.warning(
+            "LEADFLOW_WEB_HOST=%s: the development inbox (/inbox) and sample form (/form) "
+            "have no login and are now reachable from the network; set "
+            "LEADFLOW_ENVIRONMENT=production or bind to 127.0.0.1",
+            settings.web_host,
+        )
     token = ensure_api_token(settings)
     db = Database(settings.effective_database_url)
     try:
@@ -341,10 +363,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
     args = parser.parse_args(argv)
+    # What every command and its children create from here on (the SQLite databases and
+    # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
+    os.umask(0o077)
 
     try:
         settings = get_settings()
-    except Exception as err:
+    except ValidationError as err:
+        problems = "".join(f"  {line}\n" for line in configuration_problems(err))
+        sys.stderr.write(f"leadflow: invalid configuration:\n{problems}")
+        return 2
+    except Exception as err:  # e.g. a .env file that cannot be read
         sys.stderr.write(f"leadflow: invalid configuration: {err}\n")
         return 2
     setup_logging(settings.log_level, settings.log_json, process=args.command)

@@ -6,13 +6,23 @@ Nothing else in the code base reads ``os.environ``; callers ask ``get_settings()
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "LEADFLOW_"
+# The shortest LEADFLOW_API_TOKEN accepted; secrets.token_urlsafe(24), which the generated
+# development token uses, is exactly this long.
+MIN_API_TOKEN_CHARS = 32
 
 
 class CrmBackend(StrEnum):
@@ -21,14 +31,30 @@ class CrmBackend(StrEnum):
     hubspot = "hubspot"
 
 
+class Environment(StrEnum):
+    """How a process runs: ``production`` refuses embedded defaults and closes the
+    development conveniences (inbox, open metrics and API docs)."""
+
+    development = "development"
+    production = "production"
+
+
 class Settings(BaseSettings):
     """All knobs of a Leadflow process. See the configuration table in README.md."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LEADFLOW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # Errors never echo a value: it may be a secret (a short API token, an API key).
+        hide_input_in_errors=True,
     )
 
-    environment: str = Field("development", description="development | production")
+    environment: Environment = Field(
+        Environment.development,
+        description="development | production (case and surrounding spaces ignored)",
+    )
     data_dir: Path = Field(Path(".leadflow"), description="Holds the embedded databases")
 
     # Temporal
@@ -46,15 +72,35 @@ class Settings(BaseSettings):
 
     # App database
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite file in data_dir"
+        None,
+        description="SQLAlchemy URL; default sqlite file in data_dir; PostgreSQL in production",
+        validate_default=True,
     )
 
     # Web
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str | None = Field(None, description="Base URL printed and used in links")
-    api_token: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None,
+        description=f"Bearer token, at least {MIN_API_TOKEN_CHARS} characters; generated "
+        "into data_dir when unset in development",
+        validate_default=True,
+    )
+    metrics_public: bool = Field(
+        False, description="In production, serve /metrics without the bearer token"
+    )
+    api_docs_public: bool = Field(
+        False,
+        description="In production, serve /docs, /redoc and /openapi.json without the token",
+    )
     max_body_bytes: int = 64 * 1024
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A POST /leads body not fully received within this long is refused "
+        "with 408, so a client sending it slowly cannot hold the server",
+    )
     max_extra_fields: int = 20
 
     # CRM
@@ -74,23 +120,142 @@ class Settings(BaseSettings):
         description="Start-to-close timeout of one lifecycle step; a step lost with a "
         "crashed worker is retried after it",
     )
+    lifecycle_history_events_limit: int = Field(
+        2_000,
+        ge=50,
+        description="A lead's run continues as new past this many history events "
+        "(Temporal's limit is 51,200)",
+    )
+    lifecycle_history_bytes_limit: int = Field(
+        2_000_000,
+        ge=100_000,
+        description="A lead's run continues as new past this many bytes of history "
+        "(Temporal's limit is 50 MB)",
+    )
     default_team: str = "Inbound"
+
+    # Intake abuse limits
+    intake_flood_max_posts: int = Field(
+        30, ge=1, description="Posts accepted per address within the flood window; more get 429"
+    )
+    intake_flood_window_s: float = Field(60.0, gt=0, description="The per-address flood window")
+    resubmission_detail_cap: int = Field(
+        20,
+        ge=0,
+        le=50,
+        description="Resubmissions kept in detail per lead; later ones are only counted",
+    )
+    lead_id_secret: SecretStr | None = Field(
+        None,
+        description="Key of the lead ids (HMAC of the email); generated into data_dir in "
+        "development, required in production; never change it once leads exist",
+        validate_default=True,
+    )
+
+    # leadflow dev's supervisor
+    supervisor_max_restarts: int = Field(
+        5,
+        ge=0,
+        description="leadflow dev gives up (exit 1) when one child exits more often than "
+        "this within 5 minutes; each exit before that is restarted",
+    )
+    supervisor_backoff_s: float = Field(
+        0.5,
+        gt=0,
+        description="Delay before the first restart of a crashed child; doubled for each "
+        "further crash, up to 10 s",
+    )
 
     log_json: bool | None = Field(
         None, description="JSON log lines; default: when stderr is not a terminal"
     )
     log_level: str = "INFO"
 
-    @model_validator(mode="after")
-    def _refuse_default_secrets_in_production(self) -> Settings:
-        if self.environment == "production":
-            if self.api_token is None:
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _parse_environment(cls, value: Any) -> Any:
+        if isinstance(value, Environment):
+            return value
+        allowed = ", ".join(e.value for e in Environment)
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in set(Environment):
+            raise ValueError(
+                f"LEADFLOW_ENVIRONMENT must be one of {allowed} (case ignored), got {value!r}"
+            )
+        return text
+
+    # The two validators below read ``environment`` from ``info.data``: it is declared
+    # first, so it is validated before them (absent there when it was itself invalid).
+
+    @field_validator("api_token")
+    @classmethod
+    def _strong_api_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("environment") == Environment.production:
                 raise ValueError(
                     "LEADFLOW_API_TOKEN must be set when LEADFLOW_ENVIRONMENT=production"
                 )
-            if self.database_url is None or self.database_url.startswith("sqlite"):
-                raise ValueError("LEADFLOW_DATABASE_URL must point at PostgreSQL in production")
-        return self
+            return value
+        token = value.get_secret_value()
+        if len(token) < MIN_API_TOKEN_CHARS:
+            raise ValueError(
+                f"LEADFLOW_API_TOKEN must be at least {MIN_API_TOKEN_CHARS} characters, got "
+                f"{len(token)}; generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        if token != token.strip():
+            raise ValueError(
+                "LEADFLOW_API_TOKEN must not start or end with whitespace "
+                "(HTTP servers may trim it from the Authorization header)"
+            )
+        return value
+
+    @field_validator("lead_id_secret")
+    @classmethod
+    def _strong_lead_id_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None:
+            if info.data.get("environment") == Environment.production:
+                raise ValueError(
+                    "LEADFLOW_LEAD_ID_SECRET must be set when LEADFLOW_ENVIRONMENT=production "
+                    "(the same on every replica, and never changed once leads exist)"
+                )
+            return value
+        if len(value.get_secret_value()) < MIN_API_TOKEN_CHARS:
+            raise ValueError(
+                f"LEADFLOW_LEAD_ID_SECRET must be at least {MIN_API_TOKEN_CHARS} characters"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        production = info.data.get("environment") == Environment.production
+        if value is None or not value.strip():  # unset: the SQLite file in data_dir
+            if production:
+                raise ValueError(
+                    "LEADFLOW_DATABASE_URL must be set to a PostgreSQL URL when "
+                    "LEADFLOW_ENVIRONMENT=production (postgresql+psycopg://user:pass@host/db)"
+                )
+            return value
+        try:
+            backend = make_url(value).get_backend_name().lower()
+        except (ArgumentError, ValueError) as err:
+            raise ValueError(
+                "LEADFLOW_DATABASE_URL is not a valid SQLAlchemy URL "
+                "(e.g. postgresql+psycopg://user:pass@host/db)"
+            ) from err
+        if production and backend != "postgresql":
+            raise ValueError(
+                "LEADFLOW_DATABASE_URL must point at PostgreSQL when "
+                f"LEADFLOW_ENVIRONMENT=production (postgresql+psycopg://…), got {backend!r}"
+            )
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
 
     @property
     def temporal_target(self) -> str:
@@ -111,6 +276,10 @@ class Settings(BaseSettings):
         return self.data_dir / "api_token"
 
     @property
+    def lead_id_secret_file(self) -> Path:
+        return self.data_dir / "lead_id_secret"
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -125,3 +294,35 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def configuration_problems(err: ValidationError) -> list[str]:
+    """One line per problem of a refused ``Settings``, each naming its environment
+    variable (``LEADFLOW_WEB_PORT: Input should be a valid integer, …``)."""
+    lines = []
+    for error in err.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"])
+        variable = f"{ENV_PREFIX}{field.upper()}" if field else ""
+        if not variable or message.startswith(variable):
+            lines.append(message)
+        else:
+            lines.append(f"{variable}: {message}")
+    return lines
+
+
+def stored_secret(value: SecretStr | None, path: Path) -> str:
+    """``value`` when set, else a secret read from ``path``, generated there (0600) the
+    first time. For development defaults; production sets its secrets explicitly."""
+    if value is not None:
+        return value.get_secret_value()
+    if path.exists():
+        stored = path.read_text().strip()
+        if len(stored) >= 32:
+            return stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret

@@ -23,6 +23,7 @@ from cli import port_free
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "cli"]
+STARTUP_S = 40.0
 T = TypeVar("T")
 
 
@@ -248,3 +249,50 @@ def wait_http_ok(url: str, within: float, watch: Iterable[Proc] = ()) -> httpx.R
         return response if response.status_code == 200 else None
 
     return poll(check, within, f"GET {url} did not answer 200", interval=0.1, watch=watch)
+
+
+@dataclass
+class DevStack:
+    """A ``leadflow dev`` stack on free ports with its own data folder."""
+
+    procs: Processes
+    data_dir: Path
+    env: dict[str, str]
+    web_port: int
+    temporal_port: int
+
+    @classmethod
+    def create(cls, procs: Processes, data_dir: Path, **settings: object) -> DevStack:
+        web_port, temporal_port, ui_port = free_ports(3)
+        env = leadflow_env(
+            data_dir=data_dir,
+            web_port=web_port,
+            temporal_port=temporal_port,
+            temporal_ui_port=ui_port,
+            **settings,
+        )
+        return cls(procs, data_dir, env, web_port, temporal_port)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'leadflow.db'}"
+
+    def start(self, name: str = "dev") -> Proc:
+        dev = self.procs.cli(name, "dev", self.env)
+        wait_http_ok(f"{self.base}/healthz", STARTUP_S, watch=[dev])
+        self.procs.remember(dev)
+        return dev
+
+    def child(self, dev: Proc, marker: str) -> psutil.Process:
+        for p in dev.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if marker in p.cmdline():
+                    return p
+        raise AssertionError(f"no {marker!r} child of leadflow dev\n{dev.tail()}")
+
+    def token(self) -> str:
+        return (self.data_dir / "api_token").read_text().strip()

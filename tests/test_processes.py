@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
@@ -30,6 +29,8 @@ from store.migrate import upgrade
 from store.models import CrmRecord, Lead, LeadEvent, Notification, Rep, Team
 from tests.conftest import API_TOKEN, terminate_open_workflows
 from tests.processes import (
+    STARTUP_S,
+    DevStack,
     Proc,
     Processes,
     free_port,
@@ -52,7 +53,6 @@ ACTIVITY_TIMEOUT_S = 4
 # A workflow task that a killed worker held, or that waits on its sticky queue, moves to
 # a live worker after Temporal's 10 s timeouts; recovery takes ~15 s on two cores.
 RECOVERY_S = 35.0
-STARTUP_S = 40.0
 # How long Temporal stays down in the outage test: the worker's pollers and the web app's
 # client fail many times over in it.
 OUTAGE_S = 8.0
@@ -60,16 +60,6 @@ EXACTLY_ONCE_EVENTS = ("captured", "scored", "assigned", "crm_synced", "owner_no
 
 
 # ------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    """Processes started by the test, killed (with their descendants) at teardown."""
-    running = Processes(tmp_path / "logs")
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture
@@ -288,51 +278,9 @@ def test_worker_killed_mid_flow_loses_and_duplicates_nothing(
 # ------------------------------------------------------------------------- 2. stack crash
 
 
-@dataclass
-class DevStack:
-    procs: Processes
-    data_dir: Path
-    env: dict[str, str]
-    web_port: int
-    temporal_port: int
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
-
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'leadflow.db'}"
-
-    def start(self, name: str = "dev") -> Proc:
-        dev = self.procs.cli(name, "dev", self.env)
-        wait_http_ok(f"{self.base}/healthz", STARTUP_S, watch=[dev])
-        self.procs.remember(dev)
-        return dev
-
-    def child(self, dev: Proc, marker: str) -> psutil.Process:
-        for p in dev.children():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if marker in p.cmdline():
-                    return p
-        raise AssertionError(f"no {marker!r} child of leadflow dev\n{dev.tail()}")
-
-    def token(self) -> str:
-        return (self.data_dir / "api_token").read_text().strip()
-
-
 @pytest.fixture
 def dev_stack(procs: Processes, tmp_path: Path) -> DevStack:
-    web_port, temporal_port, ui_port = free_ports(3)
-    data_dir = tmp_path / "data"
-    env = leadflow_env(
-        data_dir=data_dir,
-        web_port=web_port,
-        temporal_port=temporal_port,
-        temporal_ui_port=ui_port,
-        activity_timeout_s=ACTIVITY_TIMEOUT_S,
-    )
-    return DevStack(procs, data_dir, env, web_port, temporal_port)
+    return DevStack.create(procs, tmp_path / "data", activity_timeout_s=ACTIVITY_TIMEOUT_S)
 
 
 def test_whole_stack_killed_and_restarted_finishes_every_accepted_lead(
