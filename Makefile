@@ -40,8 +40,10 @@ test: lint chromium
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	  exit $$status
 
+# Each bench prints a report and, as its last line, one JSON object.
 bench: venv
 	$(BIN)/python bench/speed_to_lead.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

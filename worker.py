@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lead import LeadActivities
-from bots.notifier import OfflineNotifier
+from bots.notifier import Notifier, OfflineNotifier
 from connectors.base import CRM
 from connectors.local import LocalCRM
 from settings import CrmBackend, Settings
@@ -47,12 +47,13 @@ def build_worker(
     *,
     task_queue: str | None = None,
     crm: CRM | None = None,
+    notifier: Notifier | None = None,
 ) -> Worker:
     """A worker for the lead lifecycle. Tests pass their own task queue and fakes."""
     acts = LeadActivities(
         db,
         crm or make_crm(settings, db),
-        OfflineNotifier(db),
+        notifier or OfflineNotifier(db),
         default_team=settings.default_team,
         base_url=settings.base_url,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 
-from activities.errors import to_application_error
+from activities.errors import classified, to_application_error
 from bots.blocks.lead import new_lead_blocks, new_lead_text
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
@@ -18,6 +19,7 @@ from domain.lifecycle import (
     Assignment,
     CrmSyncInput,
     CrmSyncResult,
+    LeadState,
     NotifyOwnerInput,
     NotifyOwnerResult,
     RecordEventInput,
@@ -76,16 +78,53 @@ class LeadActivities:
         self._default_team = default_team
         self._base_url = base_url
 
+    @staticmethod
+    def _assignment_kept(session: Session, lead_id: str) -> Assignment | None:
+        """The decision of a lead that already has an owner, with the lead as stored: a
+        lead is routed once and keeps its first owner, whatever run of its lifecycle (or
+        idempotency key) asks again."""
+        lead = lead_store.get_lead(session, lead_id)
+        if lead is None or lead.owner_rep_id is None:
+            return None
+        assigned = lead_store.latest_event(session, lead_id, EventType.assigned)
+        rep = rep_store.get_rep(session, lead.owner_rep_id)
+        if assigned is None or rep is None:
+            return None
+        kept = LeadState(
+            lead_id=lead.id,
+            stage=Stage(lead.stage),
+            submission=LeadSubmission.model_validate(lead.data),
+            received_at=lead.received_at,
+            score=lead.score,
+            grade=lead.grade,
+            owner=rep_store.owner_of(rep),
+            crm_id=lead.crm_id,
+            submissions=lead.submissions,
+            routed=True,
+            detailed_resubmissions=lead_store.count_events(
+                session, lead.id, EventType.resubmitted
+            ),
+            notified=lead.notified_at is not None,
+            needs_attention=lead.needs_attention,
+        )
+        stored = Assignment.model_validate(assigned.data["assignment"])
+        return stored.model_copy(update={"kept": kept})
+
     @activity.defn(name="assign_lead")
+    @classified
     def assign_lead(self, params: AssignLeadInput) -> Assignment:
         """Capture, score and route the lead in one transaction. A retry returns the
-        decision already taken instead of taking another round-robin turn."""
+        decision already taken instead of taking another round-robin turn, and a lead that
+        already has an owner is not routed again (see ``_assignment_kept``)."""
         key = f"{params.idempotency_key}:assigned"
         score = score_lead(params.submission)  # pure: kept out of the write transaction
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
                 return Assignment.model_validate(done.data["assignment"])
+            kept = self._assignment_kept(session, params.lead_id)
+            if kept is not None:
+                return kept
 
             team = rep_store.team_by_name(session, self._default_team)
             decision: RoutingDecision
@@ -122,6 +161,7 @@ class LeadActivities:
             lead.notified_at = None
             lead.speed_to_lead_ms = None
             lead.data = params.submission.model_dump(mode="json", exclude_none=True)
+            lead.submissions = max(lead.submissions or 0, params.submissions)
             lead.score = score.score
             lead.grade = score.grade
             lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
@@ -171,6 +211,7 @@ class LeadActivities:
         return assignment
 
     @activity.defn(name="sync_lead_to_crm")
+    @classified
     def sync_lead_to_crm(self, params: CrmSyncInput) -> CrmSyncResult:
         """Create or update the lead in the CRM with its owner."""
         data = crm_lead_data(params.lead_id, params.submission, params.owner, params.score)
@@ -204,6 +245,7 @@ class LeadActivities:
         return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
 
     @activity.defn(name="notify_owner")
+    @classified
     def notify_owner(self, params: NotifyOwnerInput) -> NotifyOwnerResult:
         """Tell the owner about the new lead, once."""
         message = Message(
@@ -247,20 +289,38 @@ class LeadActivities:
         return NotifyOwnerResult(notification_id=notification_id, speed_to_lead_ms=elapsed)
 
     @activity.defn(name="record_resubmissions")
+    @classified
     def record_resubmissions(self, params: RecordResubmissionsInput) -> None:
-        """Put repeated submissions of the same lead on its timeline."""
+        """Put repeated submissions of the same lead on its timeline (each with the empty
+        fields it filled and the changes it proposed), and store the lead's count of
+        submissions and, when fields were filled, its submission."""
         with self._db.session() as session:
-            for item in params.submissions:
+            for item in params.resubmissions:
                 lead_store.add_event_once(
                     session,
                     params.lead_id,
                     EventType.resubmitted,
                     idempotency_key=f"{params.idempotency_key}:{item.submission_id}",
                     occurred_at=item.received_at,
-                    data={"fields": sorted(item.submission.model_dump(exclude_none=True))},
+                    data={"filled": item.filled, "proposed": item.proposed},
                 )
+            for old in params.submissions:  # runs recorded before batches were bounded
+                lead_store.add_event_once(
+                    session,
+                    params.lead_id,
+                    EventType.resubmitted,
+                    idempotency_key=f"{params.idempotency_key}:{old.submission_id}",
+                    occurred_at=old.received_at,
+                    data={"fields": sorted(old.submission.model_dump(exclude_none=True))},
+                )
+            lead = lead_store.get_lead(session, params.lead_id)
+            if lead is not None:
+                lead.submissions = max(lead.submissions or 0, params.total_submissions)
+                if params.submission is not None:
+                    lead.data = params.submission.model_dump(mode="json", exclude_none=True)
 
     @activity.defn(name="record_event")
+    @classified
     def record_event(self, params: RecordEventInput) -> None:
         """Put an event the workflow decided on the lead's timeline, once."""
         with self._db.session() as session:
@@ -272,7 +332,11 @@ class LeadActivities:
                 idempotency_key=params.idempotency_key,
                 data=dict(params.data),
             )
-            if added and params.stage is not None:
-                lead = lead_store.get_lead(session, params.lead_id)
-                if lead is not None:
+            lead = lead_store.get_lead(session, params.lead_id) if added else None
+            if lead is not None:
+                if params.stage is not None:
                     lead.stage = params.stage.value
+                if params.needs_attention:
+                    lead.needs_attention = True
+                if params.submission is not None:
+                    lead.data = params.submission.model_dump(mode="json", exclude_none=True)

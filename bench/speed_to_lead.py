@@ -154,7 +154,7 @@ class Bench:
 
     async def post_lead(self, phase: str, index: int) -> Sample:
         payload = lead_payload(self.run_id, phase, index)
-        lead_id = lead_key(payload["email"])
+        lead_id = lead_key(payload["email"], self.stack.lead_id_secret)
         sample = Sample(key=lead_id, sent=time.time())
         try:
             response = await self.http.post("/leads", json=payload)

@@ -81,8 +81,9 @@ def cmdline(pid: int) -> list[str]:
 class Stack:
     """``python -m cli dev`` on free ports in a temporary data folder."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.extra_env = dict(env or {})
         self.data_dir = workdir / "data"
         taken: set[int] = set()
         self.web_port = free_port(taken)
@@ -92,6 +93,7 @@ class Stack:
         self.proc: subprocess.Popen[bytes] | None = None
         self.components: dict[str, int] = {}
         self.token = ""
+        self.lead_id_secret = b""
         self.settings = Settings(
             _env_file=None,
             data_dir=self.data_dir,
@@ -117,6 +119,7 @@ class Stack:
                 "LEADFLOW_TEMPORAL_PORT": str(self.temporal_port),
                 "LEADFLOW_TEMPORAL_UI_PORT": str(self.temporal_ui_port),
                 "LEADFLOW_LOG_JSON": "true",
+                **self.extra_env,
             }
         )
         with open(self.log_file, "ab") as out:
@@ -144,6 +147,7 @@ class Stack:
                 raise RuntimeError(f"the stack was not healthy within {STACK_START_TIMEOUT_S} s")
             await asyncio.sleep(0.2)
         self.token = (self.data_dir / "api_token").read_text().strip()
+        self.lead_id_secret = (self.data_dir / "lead_id_secret").read_text().strip().encode()
         for pid in children_of(self.proc.pid):
             args = " ".join(cmdline(pid))
             if "temporal" in args and "start-dev" in args:

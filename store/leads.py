@@ -69,6 +69,26 @@ def get_lead(session: Session, lead_id: str) -> Lead | None:
     return session.get(Lead, lead_id)
 
 
+def latest_event(session: Session, lead_id: str, type_: EventType) -> LeadEvent | None:
+    return session.scalars(
+        select(LeadEvent)
+        .where(LeadEvent.lead_id == lead_id, LeadEvent.type == type_.value)
+        .order_by(LeadEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def count_events(session: Session, lead_id: str, type_: EventType) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LeadEvent)
+            .where(LeadEvent.lead_id == lead_id, LeadEvent.type == type_.value)
+        )
+        or 0
+    )
+
+
 def lead_events(session: Session, lead_id: str, limit: int = 500) -> list[LeadEvent]:
     return list(
         session.scalars(

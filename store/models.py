@@ -94,10 +94,27 @@ class Lead(Base):
     assigned_at: Mapped[datetime | None]
     notified_at: Mapped[datetime | None]
     speed_to_lead_ms: Mapped[int | None] = mapped_column(Integer)
+    # Accepted posts of this person, the first included (as counted by the workflow).
+    submissions: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A step failed for good: somebody has to look at this lead.
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     owner: Mapped[Rep | None] = relationship()
+
+
+class IntakeCounter(Base):
+    """Per-lead intake bookkeeping, written before a post reaches the workflow: how many
+    posts were let through (for the cap on detailed resubmissions) and the current flood
+    window (for the per-address rate limit)."""
+
+    __tablename__ = "intake_counters"
+
+    lead_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    posts: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    window_posts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LeadEvent(Base):

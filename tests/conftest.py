@@ -24,17 +24,25 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bots.notifier import Notifier
 from cli import temporal_binary
 from connectors.base import CRM
+from domain.lead import lead_key
 from settings import Settings
 from store import reps as rep_store
 from store.db import Database
 from store.migrate import upgrade
-from tests.processes import free_port
+from tests.processes import Processes, free_port
 from web.app import create_app
 from worker import ACTIVITY_THREADS, build_worker
 
-API_TOKEN = "test-token-0123456789"
+API_TOKEN = "test-token-0123456789-abcdefghijk"
+LEAD_ID_SECRET = "test-lead-id-secret-0123456789-abcdefghijk"
+
+
+def lead_id_of(email: str) -> str:
+    """The id the test stacks give the lead of ``email``."""
+    return lead_key(email, LEAD_ID_SECRET.encode())
 
 
 # ------------------------------------------------------------------------- Temporal
@@ -171,6 +179,7 @@ class Stack:
 
 
 def make_settings(**overrides: Any) -> Settings:
+    overrides.setdefault("lead_id_secret", LEAD_ID_SECRET)
     return Settings(_env_file=None, **overrides)
 
 
@@ -181,6 +190,7 @@ async def running_stack(
     task_queue: str,
     tmp_path: Path,
     crm: CRM | None = None,
+    notifier: Notifier | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     port = free_port()
@@ -195,7 +205,9 @@ async def running_stack(
         **overrides,
     )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, db, executor, task_queue=task_queue, crm=crm)
+        worker = build_worker(
+            client, settings, db, executor, task_queue=task_queue, crm=crm, notifier=notifier
+        )
         async with worker:
             app = create_app(settings, db, client, API_TOKEN)
             try:
@@ -242,6 +254,16 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     async with running_stack(client, db, task_queue, tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    """Processes started by the test, killed (with their descendants) at teardown."""
+    running = Processes(tmp_path / "logs")
+    try:
+        yield running
+    finally:
+        running.close()
 
 
 def unique_email(prefix: str = "lead") -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import Counter
 
 import pytest
@@ -14,15 +16,25 @@ from domain.routing import NoEligibleRep, RepCandidate, pick_round_robin, round_
 from domain.scoring import DEFAULT_MODEL, decay, score_lead
 from tests.strategies import emails, rep_lists, submissions
 
+SECRET = b"test installation secret"
+
 
 @given(emails)
 def test_lead_identity_ignores_case_and_surrounding_whitespace(email: str) -> None:
-    assert lead_key(f"  {email.upper()}\t") == lead_key(email)
+    assert lead_key(f"  {email.upper()}\t", SECRET) == lead_key(email, SECRET)
     assert normalize_email(f" {email.upper()} ") == email.lower()
 
 
 def test_lead_identity_depends_on_source_system() -> None:
-    assert lead_key("a@b.com", "web") != lead_key("a@b.com", "salesforce")
+    assert lead_key("a@b.com", SECRET, "web") != lead_key("a@b.com", SECRET, "salesforce")
+
+
+def test_lead_identity_cannot_be_computed_without_the_installation_secret() -> None:
+    email = "jane@acme.example"
+    unsalted = hashlib.sha256(f"web:{email}".encode()).hexdigest()[:24]
+    assert lead_key(email, SECRET) != unsalted
+    assert lead_key(email, SECRET) != lead_key(email, b"another installation's secret")
+    assert re.fullmatch(r"[0-9a-f]{24}", lead_key(email, SECRET))
 
 
 def test_submission_normalises_email() -> None:

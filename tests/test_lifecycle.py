@@ -175,35 +175,3 @@ def test_notify_twice_sends_one_message(db: Database) -> None:
             )
             == 1
         )
-
-
-async def test_idle_lifecycle_closes_and_a_returning_lead_starts_afresh(
-    client: Client, db: Database, task_queue: str, tmp_path: Path
-) -> None:
-    async with running_stack(
-        client, db, task_queue, tmp_path, lifecycle_idle_timeout_s=1.0
-    ) as stack:
-        email = unique_email()
-        lead_id = (await stack.submit(email=email)).json()["lead_id"]
-        await stack.wait_for(lead_id)
-        handle = stack.client.get_workflow_handle(f"lead-{lead_id}")
-        result = await handle.result()
-        assert result["stage"] == "assigned"
-        again = await stack.submit(email=email)
-        assert again.json()["lead_id"] == lead_id
-        for _ in range(200):
-            with stack.db.session() as session:
-                assigned = session.scalar(
-                    select(func.count())
-                    .select_from(LeadEvent)
-                    .where(LeadEvent.lead_id == lead_id, LeadEvent.type == "assigned")
-                )
-                closed = session.scalar(
-                    select(func.count())
-                    .select_from(LeadEvent)
-                    .where(LeadEvent.lead_id == lead_id, LeadEvent.type == "lifecycle_closed")
-                )
-            if assigned == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert (assigned, closed) == (2, 1)

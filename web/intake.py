@@ -1,169 +1,41 @@
-"""Lead intake (``POST /leads``) and the lead status API (``GET /leads/{lead_id}``).
+"""Lead intake (``POST /leads``).
 
-The intake validates into ``LeadSubmission`` and hands the lead to its workflow with
-signal-with-start; it answers 202 only after Temporal has recorded the start (or the
-signal), so an accepted lead is durable. Nothing here decides what happens to the lead.
+The intake validates into ``LeadSubmission`` (``web/submission.py``), applies the
+per-address flood limit, and hands the lead to its workflow with signal-with-start; it
+answers 202 only after Temporal has recorded the start (or the signal), so an accepted
+lead is durable. Nothing here decides what happens to the lead.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from domain.lead import LeadSubmission, lead_key, workflow_id_for
+from domain.intake import Admission, FloodPolicy
+from domain.lead import (
+    LeadSubmission,
+    lead_key,
+    workflow_id_for,
+)
 from domain.lifecycle import LeadLifecycleInput, SubmissionReceived
-from store import leads as lead_store
-from store import reps as rep_store
-from web.deps import Authorized, Context
+from store import intake as intake_store
+from web.deps import AppContext, Context
+from web.intake_openapi import LEAD_RESPONSES, lead_request_body
+from web.submission import IntakeError, parse_body, read_body, validate_fields
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
 
 log = logging.getLogger("leadflow.intake")
 router = APIRouter()
 
-HONEYPOT_FIELD = "_hp"
-REDIRECT_FIELD = "_redirect"
-EXTRA_PREFIX = "extra."
-KNOWN_FIELDS = set(LeadSubmission.model_fields) - {"extra"}
-LEAD_ID = re.compile(r"^[0-9a-f]{24}$")
 START_TIMEOUT = timedelta(seconds=10)
-
-
-class IntakeError(Exception):
-    def __init__(self, status: int, reason: str, errors: list[dict[str, str]]) -> None:
-        self.status = status
-        self.reason = reason
-        self.errors = errors
-
-
-def _field_errors(err: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for item in err.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "body"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown field; send free-form fields inside 'extra'"
-        elif item["type"] == "missing":
-            message = "is required"
-        out.append({"field": field, "message": message})
-    return out
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise IntakeError(
-            413,
-            "too_large",
-            [{"field": "body", "message": f"request body is larger than {limit} bytes"}],
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise IntakeError(
-                413,
-                "too_large",
-                [{"field": "body", "message": f"request body is larger than {limit} bytes"}],
-            )
-    return bytes(body)
-
-
-def _parse(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
-    """The submitted fields, and whether they came from an HTML form."""
-    media = content_type.split(";")[0].strip().lower()
-    if media == "application/json":
-        try:
-            parsed = json.loads(body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise IntakeError(
-                400, "bad_json", [{"field": "body", "message": f"body is not valid JSON: {err}"}]
-            ) from err
-        if not isinstance(parsed, dict):
-            raise IntakeError(
-                422, "invalid", [{"field": "body", "message": "body must be a JSON object"}]
-            )
-        return parsed, False
-    if media == "application/x-www-form-urlencoded":
-        try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise IntakeError(
-                400,
-                "bad_form",
-                [{"field": "body", "message": f"body is not a valid URL-encoded form: {err}"}],
-            ) from err
-        data: dict[str, Any] = {}
-        extra: dict[str, str] = {}
-        for key, value in pairs:
-            value = value.strip()
-            if key in KNOWN_FIELDS or key in (HONEYPOT_FIELD, REDIRECT_FIELD):
-                if value != "":
-                    data[key] = value
-            elif value != "":
-                # Free-form fields of a form: "extra.<name>" or any other field name.
-                extra[key.removeprefix(EXTRA_PREFIX)] = value
-        if extra:
-            data["extra"] = extra
-        return data, True
-    raise IntakeError(
-        415,
-        "unsupported_media_type",
-        [
-            {
-                "field": "content-type",
-                "message": "send application/json or application/x-www-form-urlencoded",
-            }
-        ],
-    )
-
-
-def _safe_redirect(target: object, host: str | None) -> str | None:
-    """Only same-site paths or the host the form was posted to: no open redirects."""
-    if target is None or target == "":
-        return None
-    if isinstance(target, str):
-        parts = urlsplit(target)
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and target.startswith("/")
-            and not target.startswith("//")
-        ):
-            return target
-        if parts.scheme in ("http", "https") and parts.netloc == host:
-            return target
-    raise IntakeError(
-        422,
-        "invalid",
-        [{"field": REDIRECT_FIELD, "message": "must be a path on this site (e.g. /form/thanks)"}],
-    )
-
-
-def validate_fields(
-    data: dict[str, Any], host: str | None, redirect_param: str | None = None
-) -> tuple[LeadSubmission | None, str | None]:
-    """The submission (None when the honeypot is filled: a bot, to be dropped) and the
-    redirect target; ``IntakeError`` naming each bad field otherwise."""
-    redirect = _safe_redirect(data.pop(REDIRECT_FIELD, None) or redirect_param, host)
-    if data.pop(HONEYPOT_FIELD, None):
-        return None, redirect
-    try:
-        return LeadSubmission.model_validate(data), redirect
-    except ValidationError as err:
-        raise IntakeError(422, "invalid", _field_errors(err)) from err
 
 
 def _reject(context: Context, err: IntakeError) -> JSONResponse:
@@ -171,43 +43,72 @@ def _reject(context: Context, err: IntakeError) -> JSONResponse:
     return JSONResponse({"detail": err.errors}, status_code=err.status)
 
 
-@router.post("/leads", status_code=202)
+@router.post(
+    "/leads",
+    status_code=202,
+    openapi_extra={"requestBody": lead_request_body()},
+    responses=LEAD_RESPONSES,
+)
 async def submit_lead(request: Request, context: Context) -> Response:
     """Accept a web-form lead (JSON or URL-encoded form)."""
     received_at = datetime.now(UTC)
     try:
-        body = await _read_body(request, context.settings.max_body_bytes)
-        data, from_form = _parse(request.headers.get("content-type", ""), body)
-        submission, redirect = validate_fields(
+        body = await read_body(request, context.settings.max_body_bytes)
+        data, from_form = parse_body(request.headers.get("content-type", ""), body)
+        submission, redirect, bot = validate_fields(
             data, request.headers.get("host"), request.query_params.get("redirect")
         )
     except IntakeError as err:
         return _reject(context, err)
 
-    if submission is None:
-        # The honeypot was filled: looks accepted to the bot; nothing is started.
+    lead_id = lead_key(submission.email, context.lead_id_secret)
+    if bot:
+        # The honeypot was filled: the bot gets the answer a person would (same id for the
+        # same address); nothing is started.
         context.metrics.rejected.labels(reason="honeypot").inc()
         log.info("honeypot filled; submission dropped")
-        return _accepted(request, secrets.token_hex(12), redirect, from_form)
+        return _accepted(request, lead_id, redirect, from_form)
 
-    lead_id = lead_key(submission.email)
+    admission = await _admit(context, lead_id, received_at)
+    if admission is not None and not admission.allowed:
+        context.metrics.rejected.labels(reason="flood").inc()
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "field": "email",
+                        "message": "too many submissions for this address; "
+                        f"retry in {admission.retry_after_s} s",
+                    }
+                ]
+            },
+            status_code=429,
+            headers={"Retry-After": str(admission.retry_after_s)},
+        )
+    detailed = admission is None or admission.detailed
     workflow_id = workflow_id_for(lead_id)
+    settings = context.settings
     try:
         await context.temporal.start_workflow(
             LeadLifecycleWorkflow.run,
             LeadLifecycleInput(
                 lead_id=lead_id,
-                idle_timeout_s=context.settings.lifecycle_idle_timeout_s,
-                activity_timeout_s=context.settings.activity_timeout_s,
+                idle_timeout_s=settings.lifecycle_idle_timeout_s,
+                activity_timeout_s=settings.activity_timeout_s,
+                detail_cap=settings.resubmission_detail_cap,
+                history_events_limit=settings.lifecycle_history_events_limit,
+                history_bytes_limit=settings.lifecycle_history_bytes_limit,
             ),
             id=workflow_id,
-            task_queue=context.settings.temporal_task_queue,
+            task_queue=settings.temporal_task_queue,
             start_signal="submission_received",
             start_signal_args=[
                 SubmissionReceived(
-                    submission=submission,
+                    # Past the detail cap only the identity travels: the post is counted.
+                    submission=submission if detailed else LeadSubmission(email=submission.email),
                     received_at=received_at,
                     submission_id=uuid.uuid4().hex,
+                    detailed=detailed,
                 )
             ],
             rpc_timeout=START_TIMEOUT,
@@ -218,7 +119,7 @@ async def submit_lead(request: Request, context: Context) -> Response:
         log.error(
             "could not hand lead %s to Temporal: %s",
             lead_id,
-            err,
+            type(err).__name__,
             extra={"lead_id": lead_id, "workflow_id": workflow_id},
         )
         return JSONResponse(
@@ -239,78 +140,41 @@ async def submit_lead(request: Request, context: Context) -> Response:
     return _accepted(request, lead_id, redirect, from_form)
 
 
+async def _admit(context: AppContext, lead_id: str, now: datetime) -> Admission | None:
+    """The flood limit's decision on this post, taken in the database before anything
+    reaches the workflow; None when the database cannot say (the post is let through in
+    detail: the workflow caps details itself and its history stays bounded)."""
+    settings = context.settings
+    policy = FloodPolicy(
+        window_s=settings.intake_flood_window_s,
+        max_posts=settings.intake_flood_max_posts,
+        detail_cap=settings.resubmission_detail_cap,
+    )
+
+    def claim() -> Admission:
+        with context.db.session() as session:
+            return intake_store.admit_post(session, lead_id, policy, now)
+
+    try:
+        return await run_in_threadpool(claim)
+    except SQLAlchemyError as err:
+        log.warning(
+            "flood limit not applied, the database failed: %s",
+            type(err).__name__,
+            extra={"lead_id": lead_id},
+        )
+        return None
+
+
 def _accepted(request: Request, lead_id: str, redirect: str | None, from_form: bool) -> Response:
     status_url = str(request.url_for("lead_status", lead_id=lead_id))
     if redirect and from_form:
-        joiner = "&" if "?" in redirect else "?"
-        return RedirectResponse(
-            f"{redirect}{joiner}{urlencode({'lead_id': lead_id})}", status_code=303
-        )
+        return RedirectResponse(_with_lead_id(redirect, lead_id), status_code=303)
     return JSONResponse({"lead_id": lead_id, "status_url": status_url}, status_code=202)
 
 
-@router.get("/leads/{lead_id}", name="lead_status")
-async def lead_status(lead_id: str, context: Context, _auth: Authorized) -> Response:
-    """Where the lead is: stage, score, owner and its timeline."""
-    found = None
-    if LEAD_ID.match(lead_id):
-        found = await run_in_threadpool(_lead_from_db, context, lead_id)
-        if found is None:
-            try:
-                found = await _pending_lead(context, lead_id)
-            except (RPCError, RuntimeError):
-                return JSONResponse(
-                    {"detail": "lead not recorded yet and the workflow service is unavailable"},
-                    status_code=503,
-                    headers={"Retry-After": "5"},
-                )
-    if found is None:
-        return JSONResponse({"detail": f"no lead with id {lead_id!r}"}, status_code=404)
-    return JSONResponse(found)
-
-
-def _lead_from_db(context: Context, lead_id: str) -> dict[str, Any] | None:
-    with context.db.read() as session:
-        lead = lead_store.get_lead(session, lead_id)
-        if lead is None:
-            return None
-        owner = rep_store.get_rep(session, lead.owner_rep_id) if lead.owner_rep_id else None
-        events = lead_store.lead_events(session, lead_id)
-        return {
-            "lead_id": lead.id,
-            "workflow_id": lead.workflow_id,
-            "email": lead.email,
-            "stage": lead.stage,
-            "score": lead.score,
-            "grade": lead.grade,
-            "owner": {"name": owner.name, "email": owner.email} if owner else None,
-            "crm_id": lead.crm_id,
-            "received_at": lead.received_at.isoformat(),
-            "speed_to_lead_ms": lead.speed_to_lead_ms,
-            "events": [
-                {"type": e.type, "stage": e.stage, "at": e.occurred_at.isoformat(), "data": e.data}
-                for e in events
-            ],
-        }
-
-
-async def _pending_lead(context: Context, lead_id: str) -> dict[str, Any] | None:
-    """A lead Temporal accepted but no activity has recorded yet."""
-    try:
-        desc = await context.temporal.get_workflow_handle(workflow_id_for(lead_id)).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    if desc.status != WorkflowExecutionStatus.RUNNING:
-        return None
-    return {
-        "lead_id": lead_id,
-        "workflow_id": desc.id,
-        "stage": "captured",
-        "score": None,
-        "grade": None,
-        "owner": None,
-        "crm_id": None,
-        "events": [],
-    }
+def _with_lead_id(target: str, lead_id: str) -> str:
+    """``target`` with ``lead_id`` added to its query (kept), before any #fragment."""
+    parts = urlsplit(target)
+    added = urlencode({"lead_id": lead_id})
+    return urlunsplit(parts._replace(query=f"{parts.query}&{added}" if parts.query else added))
