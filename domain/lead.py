@@ -4,6 +4,7 @@ lifecycle stages and events."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -12,19 +13,82 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 
 MAX_EXTRA_FIELDS = 20
 MAX_EXTRA_KEY = 64
 MAX_EXTRA_VALUE = 1000
+EXTRA_PREFIX = "extra."
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+MAX_EMAIL_LOCAL_PART = 64  # RFC 5321, section 4.5.3.1.1
+
+# Pass as ``model_validate(..., context=AT_INTAKE)`` where a submission enters Leadflow: it
+# is then refused (ValueError naming the field) for control characters or an over-long
+# email. Without it -- a submission read back from a Temporal history or the database,
+# accepted before these rules -- control characters are removed instead, so that an old
+# lead never fails its workflow or an activity on every retry.
+AT_INTAKE: dict[str, bool] = {"intake": True}
+
+# Control characters (Unicode category Cc) and the Unicode line and paragraph separators:
+# invisible, they break log lines, CSV exports and scripts, and PostgreSQL refuses NUL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The same less tab and newline, which a multi-line description may hold.
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# Line breaks as browsers send them (CRLF), old Macs wrote them, or Unicode spells them.
+_LINE_BREAK = re.compile("\r\n?|[\u2028\u2029]")
+
+
+def _at_intake(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("intake"))
+
+
+def control_character_error(value: str, *, multiline: bool = False) -> str | None:
+    """Why ``value`` is refused for a control character, or None when it has none. The
+    message names the code point, never the text around it."""
+    found = (_CONTROL_IN_TEXT if multiline else _CONTROL).search(value)
+    if found is None:
+        return None
+    allowed = " (tab and line breaks are allowed)" if multiline else ""
+    return f"must not contain control characters (found U+{ord(found.group()):04X}){allowed}"
+
+
+def _without_controls(value: str, info: ValidationInfo, *, multiline: bool = False) -> str:
+    error = control_character_error(value, multiline=multiline)
+    if error is None:
+        return value
+    if _at_intake(info):
+        raise ValueError(error)
+    return (_CONTROL_IN_TEXT if multiline else _CONTROL).sub("", value).strip()
+
+
+def _single_line(value: str, info: ValidationInfo) -> str:
+    return _without_controls(value, info)
+
+
+def _multi_line(value: str, info: ValidationInfo) -> str:
+    return _without_controls(value, info, multiline=True)
+
+
+def _unix_line_breaks(value: object) -> object:
+    return _LINE_BREAK.sub("\n", value) if isinstance(value, str) else value
+
+
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_single_line)
+]
+LongText = Annotated[
+    str,
+    BeforeValidator(_unix_line_breaks),
+    StringConstraints(strip_whitespace=True, max_length=5000),
+    AfterValidator(_multi_line),
+]
 
 
 def normalize_email(email: str) -> str:
@@ -32,12 +96,27 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _normalized_email(value: str) -> str:
+def _normalized_email(value: str, info: ValidationInfo) -> str:
+    local = value.rpartition("@")[0]
+    if len(local) > MAX_EMAIL_LOCAL_PART and _at_intake(info):
+        raise ValueError(
+            f"the part before the @-sign is longer than {MAX_EMAIL_LOCAL_PART} characters"
+        )
     return normalize_email(value)
 
 
+def _not_a_boolean(value: object) -> object:
+    # JSON true/false would pass as 1/0; digit strings (HTML forms) and numbers still do.
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true or false")
+    return value
+
+
+CompanySize = Annotated[int, Field(ge=1, le=10_000_000), BeforeValidator(_not_a_boolean)]
+
+
 _PHONE = re.compile(r"^[0-9+()./\- xext]{4,40}$", re.IGNORECASE)
-_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")  # fullmatch
 
 
 class Stage(StrEnum):
@@ -70,6 +149,9 @@ class EventType(StrEnum):
     crm_synced = "crm_synced"
     crm_sync_failed = "crm_sync_failed"
     owner_notified = "owner_notified"
+    changes_accepted = "changes_accepted"
+    step_failed = "step_failed"
+    lifecycle_resumed = "lifecycle_resumed"
     lifecycle_closed = "lifecycle_closed"
 
 
@@ -88,7 +170,7 @@ class LeadSubmission(BaseModel):
     country: ShortText | None = None
     state: ShortText | None = None
     website: ShortText | None = None
-    company_size: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    company_size: CompanySize | None = None
     industry: ShortText | None = None
     source: ShortText | None = None
     utm_source: ShortText | None = None
@@ -115,17 +197,22 @@ class LeadSubmission(BaseModel):
 
     @field_validator("extra")
     @classmethod
-    def _bounded_extra(cls, value: dict[str, str]) -> dict[str, str]:
+    def _bounded_extra(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         if len(value) > MAX_EXTRA_FIELDS:
             raise ValueError(f"at most {MAX_EXTRA_FIELDS} extra fields are accepted")
+        if not _at_intake(info):
+            value = {_CONTROL.sub("", k): _CONTROL.sub("", v) for k, v in value.items()}
         for key, item in value.items():
-            if not _KEY.match(key):
+            if not _KEY.fullmatch(key):
                 raise ValueError(
                     f"extra field name {key[:80]!r} must start with a letter and use only "
                     f"letters, digits, '_', '-', '.' (at most {MAX_EXTRA_KEY} characters)"
                 )
             if len(item) > MAX_EXTRA_VALUE:
                 raise ValueError(f"extra field {key!r} is longer than {MAX_EXTRA_VALUE} characters")
+            error = control_character_error(item)
+            if error:
+                raise ValueError(f"extra field {key!r} {error}")
         return value
 
     @property
@@ -133,7 +220,8 @@ class LeadSubmission(BaseModel):
         return " ".join(p for p in (self.first_name, self.last_name) if p) or self.email
 
     def merged_with(self, newer: LeadSubmission) -> LeadSubmission:
-        """This submission updated with every non-empty field of a newer one."""
+        """This submission updated with every non-empty field of a newer one. Only for
+        runs recorded before resubmissions stopped overwriting fields (see ``absorb``)."""
         data = self.model_dump()
         for key, value in newer.model_dump().items():
             if key == "extra":
@@ -144,12 +232,61 @@ class LeadSubmission(BaseModel):
             data["extra"] = dict(list(data["extra"].items())[-MAX_EXTRA_FIELDS:])
         return LeadSubmission.model_validate(data)
 
+    def absorb(self, newer: LeadSubmission) -> SubmissionChanges:
+        """What a later, unauthenticated submission of the same person may change.
 
-def lead_key(email: str, source_system: str = "web") -> str:
-    """Stable identity of a lead: derived from the normalised email and the source system,
-    hashed so that ids, URLs and logs never carry the address itself."""
+        Anyone who knows an address can post the form again, so a resubmission only fills
+        fields that are still empty (and adds free-form fields not yet known, within the
+        limit); a value that differs from one already held is not applied but returned as
+        a proposed change, for the lead's owner to accept."""
+        data = self.model_dump()
+        filled: dict[str, str | int] = {}
+        proposed: dict[str, str | int] = {}
+        for key, value in newer.model_dump(exclude={"email", "extra"}).items():
+            if value in (None, ""):
+                continue
+            if data[key] in (None, ""):
+                data[key] = value
+                filled[key] = value
+            elif data[key] != value:
+                proposed[key] = value
+        for key, value in newer.extra.items():
+            current = data["extra"].get(key)
+            if current is None and len(data["extra"]) < MAX_EXTRA_FIELDS:
+                data["extra"][key] = value
+                filled[f"{EXTRA_PREFIX}{key}"] = value
+            elif current != value:
+                proposed[f"{EXTRA_PREFIX}{key}"] = value
+        merged = LeadSubmission.model_validate(data) if filled else self
+        return SubmissionChanges(merged=merged, filled=filled, proposed=proposed)
+
+    def with_changes(self, changes: dict[str, str | int]) -> LeadSubmission:
+        """This submission with the given fields set (``extra.<name>`` for free-form
+        fields): how an owner applies proposed changes they accepted."""
+        data = self.model_dump()
+        for key, value in changes.items():
+            if key.startswith(EXTRA_PREFIX):
+                data["extra"][key.removeprefix(EXTRA_PREFIX)] = value
+            elif key in data and key not in ("email", "extra"):
+                data[key] = value
+        return LeadSubmission.model_validate(data)
+
+
+class SubmissionChanges(BaseModel):
+    """The result of absorbing a resubmission: the lead's submission afterwards, the empty
+    fields it filled, and the differing values it proposed but did not apply."""
+
+    merged: LeadSubmission
+    filled: dict[str, str | int] = Field(default_factory=dict)
+    proposed: dict[str, str | int] = Field(default_factory=dict)
+
+
+def lead_key(email: str, secret: bytes, source_system: str = "web") -> str:
+    """Stable identity of a lead: a keyed hash (HMAC-SHA256 with the installation's secret)
+    of the source system and the normalised email. Ids, URLs and logs never carry the
+    address, and nobody without the secret can compute a lead's id from an address."""
     raw = f"{source_system}:{normalize_email(email)}".encode()
-    return hashlib.sha256(raw).hexdigest()[:24]
+    return hmac.new(secret, raw, hashlib.sha256).hexdigest()[:24]
 
 
 def workflow_id_for(lead_id: str) -> str:

@@ -26,16 +26,22 @@ def make_engine(url: str, *, pool_size: int = 10, write: bool = True) -> Engine:
     ``BEGIN IMMEDIATE`` (the write lock is taken up front, so two writers never deadlock
     upgrading a read lock); a read engine uses plain deferred ``BEGIN``, and in WAL mode
     its readers never wait for writers nor block them. PostgreSQL goes through psycopg 3.
+
+    Both hide statement parameters from errors and logs (``hide_parameters``): they are
+    leads' contact details, and a database error must not carry them into a log line, an
+    exception message or a Temporal failure.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        # A file path (not ":memory:", nor a "file:..." URI, which names an existing file).
+        if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=pool_size,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -57,7 +63,13 @@ def make_engine(url: str, *, pool_size: int = 10, write: bool = True) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 class Database:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.lead import LeadSubmission
-from web.intake import IntakeError, _parse, validate_fields
+from web.submission import IntakeError, parse_body, validate_fields
 
 FIELDS = [*LeadSubmission.model_fields, "_hp", "_redirect", "junk"]
 
@@ -26,12 +26,12 @@ payloads = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6) | j
 
 def _outcome(content_type: str, body: bytes) -> str:
     try:
-        data, _ = _parse(content_type, body)
-        submission, _ = validate_fields(data, host="leads.example")
+        data, _ = parse_body(content_type, body)
+        _submission, _, bot = validate_fields(data, host="leads.example")
     except IntakeError as err:
         assert err.errors and all(e["field"] and e["message"] for e in err.errors)
         return "refused"
-    return "valid" if submission else "dropped"
+    return "dropped" if bot else "valid"
 
 
 @settings(max_examples=300)

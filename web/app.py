@@ -1,12 +1,12 @@
-"""The ASGI application factory and the operational endpoints (health, metrics)."""
+"""The ASGI application factory and the operational endpoints (metrics here; liveness and
+readiness in ``web.health``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -14,20 +14,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from settings import Settings
+from settings import Settings, stored_secret
 from store.db import Database
-from web import intake, pages
-from web.deps import AppContext, Context
+from web import health, intake, leads, pages
+from web.deps import AppContext, Context, require_token
 from web.metrics import Metrics
 
 log = logging.getLogger("leadflow.web")
 TEMPLATES = Path(__file__).parent / "templates"
-HEALTH_TIMEOUT_S = 2.0
 
 
 def create_app(settings: Settings, db: Database, temporal: Client, api_token: str) -> FastAPI:
-    """The web app around already-connected collaborators."""
-    app = FastAPI(title="Leadflow", version="0.1.0")
+    """The web app around already-connected collaborators.
+
+    In production ``/docs`` and ``/redoc`` are off and ``/openapi.json`` needs the bearer
+    token, unless LEADFLOW_API_DOCS_PUBLIC; ``/metrics`` needs it unless
+    LEADFLOW_METRICS_PUBLIC. In development all of them are open."""
+    docs_open = not settings.is_production or settings.api_docs_public
+    metrics_open = not settings.is_production or settings.metrics_public
+    app = FastAPI(
+        title="Leadflow",
+        version="0.1.0",
+        docs_url="/docs" if docs_open else None,
+        redoc_url="/redoc" if docs_open else None,
+        openapi_url="/openapi.json" if docs_open else None,
+    )
     app.state.context = AppContext(
         settings=settings,
         db=db,
@@ -35,9 +46,20 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
         metrics=Metrics(db),
         templates=Jinja2Templates(directory=TEMPLATES),
         api_token=api_token,
+        lead_id_secret=stored_secret(
+            settings.lead_id_secret, settings.lead_id_secret_file
+        ).encode(),
     )
     app.include_router(intake.router)
+    app.include_router(leads.router)
     app.include_router(pages.router)
+    app.include_router(health.router)
+
+    if not docs_open:
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+        async def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, err: RequestValidationError) -> JSONResponse:
@@ -50,34 +72,7 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    @app.get("/healthz")
-    async def healthz(context: Context) -> Response:
-        """200 when the web app, the database and Temporal all answer; 503 naming any
-        part that does not."""
-        problems: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(run_in_threadpool(context.db.ping), HEALTH_TIMEOUT_S)
-        except Exception as err:
-            problems["database"] = f"unreachable: {type(err).__name__}: {err}"[:300]
-        try:
-            ok = await asyncio.wait_for(
-                context.temporal.service_client.check_health(), HEALTH_TIMEOUT_S
-            )
-            if not ok:
-                problems["temporal"] = "not serving"
-        except Exception as err:
-            problems["temporal"] = f"unreachable: {type(err).__name__}: {err}"[:300]
-        status = {
-            "web": "ok",
-            "database": problems.get("database", "ok"),
-            "temporal": problems.get("temporal", "ok"),
-        }
-        return JSONResponse(
-            {"status": "ok" if not problems else "unavailable", **status},
-            status_code=503 if problems else 200,
-        )
-
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[] if metrics_open else [Depends(require_token)])
     async def metrics(context: Context) -> Response:
         body = await run_in_threadpool(generate_latest, context.metrics.registry)
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -11,6 +13,9 @@ from store.inbox import recent_notifications
 from web.deps import Context
 
 router = APIRouter()
+
+# Rep ids are INTEGER keys: a larger number cannot name a rep (and SQLite cannot bind it).
+RepId = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -30,7 +35,7 @@ async def thanks(request: Request, context: Context, lead_id: str | None = None)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-async def inbox(request: Request, context: Context, rep: int | None = None) -> HTMLResponse:
+async def inbox(request: Request, context: Context, rep: RepId = None) -> HTMLResponse:
     """The offline notifier's messages to reps, newest first. It shows lead details and has
     no login yet, so it is only served in development."""
     if context.settings.environment == "production":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import store.health  # noqa: F401  (puts the health_probe table on Base.metadata)
 from store.models import Base
 
 config = context.config
