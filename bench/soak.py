@@ -6,8 +6,9 @@ Over ``--seconds`` (10) it sends ``--flood`` (1,000) posts for one address and
 once half-way (``leadflow dev`` restarts it). The per-address flood limit is lifted to
 ``--flood-max-posts`` (2,000) so that the workflow, not the intake's 429, takes the whole
 flood: that is what stresses its batches, detail cap and continue-as-new (the 429 path is
-covered by the tests; pass ``--flood-max-posts 30`` for the product's default). Then it waits for every accepted lead to be
-notified and checks, from the app database and from Temporal:
+covered by the tests; pass ``--flood-max-posts 30`` for the product's default). Then it
+waits for every accepted lead to be notified and checks, from the app database and from
+Temporal:
 
 - every distinct lead has exactly one ``assigned`` event, one notification, and its stored
   owner is the rep of that first decision;
