@@ -101,9 +101,7 @@ class LeadActivities:
             crm_id=lead.crm_id,
             submissions=lead.submissions,
             routed=True,
-            detailed_resubmissions=lead_store.count_events(
-                session, lead.id, EventType.resubmitted
-            ),
+            detailed_resubmissions=lead_store.count_events(session, lead.id, EventType.resubmitted),
             notified=lead.notified_at is not None,
             needs_attention=lead.needs_attention,
         )
