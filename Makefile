@@ -44,6 +44,7 @@ test: lint chromium
 bench: venv
 	$(BIN)/python bench/speed_to_lead.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

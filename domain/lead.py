@@ -169,6 +169,7 @@ class LeadSubmission(BaseModel):
     phone: ShortText | None = None
     country: ShortText | None = None
     state: ShortText | None = None
+    postal_code: ShortText | None = None
     website: ShortText | None = None
     company_size: CompanySize | None = None
     industry: ShortText | None = None

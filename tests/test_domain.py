@@ -1,20 +1,18 @@
-"""Pure domain rules: identity, validation, scoring, round-robin routing."""
+"""Pure domain rules: identity, validation, scoring (routing: tests/test_routing_engine.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.lead import LeadSubmission, Owner, lead_key, normalize_email
-from domain.routing import NoEligibleRep, RepCandidate, pick_round_robin, round_robin_slots
+from domain.lead import LeadSubmission, lead_key, normalize_email
 from domain.scoring import DEFAULT_MODEL, decay, score_lead
-from tests.strategies import emails, rep_lists, submissions
+from tests.strategies import emails, submissions
 
 SECRET = b"test installation secret"
 
@@ -92,34 +90,3 @@ def test_senior_business_lead_scores_higher_than_anonymous_freemail() -> None:
     weak = LeadSubmission(email="someone@gmail.com")
     assert score_lead(strong).grade == "hot"
     assert score_lead(weak).score < score_lead(strong).score
-
-
-@given(rep_lists(), st.integers(min_value=0, max_value=10_000))
-def test_round_robin_gives_each_rep_its_weight_per_cycle(reps, start: int) -> None:
-    slots = round_robin_slots(reps)
-    if not slots:
-        with pytest.raises(NoEligibleRep):
-            pick_round_robin(reps, start, "T")
-        return
-    cycle = len(slots)
-    counts = Counter(
-        pick_round_robin(reps, turn, "T").owner.rep_id  # type: ignore[union-attr]
-        for turn in range(start, start + cycle)
-    )
-    assert counts == Counter({r.owner.rep_id: r.weight for r in reps if r.weight > 0})
-
-
-@given(rep_lists(min_size=2), st.integers(min_value=1, max_value=300))
-def test_equal_weights_spread_within_one(reps, n: int) -> None:
-    for rep in reps:
-        rep.weight = 1
-    counts = Counter(pick_round_robin(reps, t, "T").owner.rep_id for t in range(n))  # type: ignore[union-attr]
-    spread = [counts.get(r.owner.rep_id, 0) for r in reps]
-    assert max(spread) - min(spread) <= 1
-
-
-def test_decision_names_rule_and_reason() -> None:
-    reps = [RepCandidate(owner=Owner(rep_id=i, name=f"R{i}", email=f"r{i}@x.com")) for i in (1, 2)]
-    decision = pick_round_robin(reps, 4, "Inbound")
-    assert decision.rule == "default round-robin"
-    assert "turn 4" in decision.reason and "Inbound" in decision.reason

@@ -1,0 +1,527 @@
+"""The routing configuration: one document that admins edit as a draft and publish as an
+immutable numbered version. Reps, pools, territories, rules and the catch-all fallback
+live here; later parts of the product (scoring, SLA, nurture, approvals) add sections.
+
+This module holds the document's shape (pydantic models, which refuse unknown fields and
+bad values) and ``problems``, the checks that need the whole document (references between
+sections, unreachable rules, overlapping territories). Both report a location such as
+``pools[0].members[1].rep`` that the YAML layer turns into a line number.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from domain.geo import country_code
+from domain.lead import normalize_email
+
+# Fields a condition may test: lead fields, derived fields, and ``extra.<name>``.
+LEAD_FIELDS = (
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "country",
+    "state",
+    "postal_code",
+    "website",
+    "company_size",
+    "industry",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "message",
+)
+DERIVED_FIELDS = ("email_domain", "website_domain", "free_mail", "score", "grade")
+NUMERIC_FIELDS = ("company_size", "score")
+EXTRA_FIELD = re.compile(r"^extra\.[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
+
+
+class Problem(BaseModel):
+    """One thing wrong with a configuration, at a location in the document."""
+
+    location: str
+    message: str
+    line: int | None = None
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``problems`` says every reason and where."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.location}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name like Europe/Berlin)"
+        ) from err
+    return value
+
+
+def _email(value: str) -> str:
+    email = normalize_email(value)
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise ValueError(f"{value!r} is not an email address")
+    return email
+
+
+def _clock(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"\d:\d\d", value.strip()):
+        return "0" + value.strip()  # 9:00 as 09:00
+    if isinstance(value, str | time):
+        return value
+    # Not a number: pydantic would read 1050 as seconds after midnight, and YAML 1.1
+    # reads an unquoted 17:30 as the number 1050.
+    raise ValueError("use a time of day like 09:00")
+
+
+def _naive(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("give the time without an offset (it is in the rep's timezone)")
+    return value
+
+
+Timezone = Annotated[str, AfterValidator(_timezone)]
+Clock = Annotated[time, BeforeValidator(_clock), AfterValidator(_naive)]
+Email = Annotated[str, AfterValidator(_email)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Weekday(StrEnum):
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+    sun = "sun"
+
+
+class WorkingHours(Strict):
+    """The hours a rep takes leads, in the rep's timezone."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: Clock
+    end: Clock
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> WorkingHours:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class Period(Strict):
+    """Days away, both ends included, in the rep's timezone."""
+
+    from_: date = Field(alias="from")
+    until: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.until < self.from_:
+            raise ValueError("until must not be before from")
+        return self
+
+
+class RepConfig(Strict):
+    email: Email
+    name: Name
+    timezone: Timezone = "UTC"
+    working_hours: WorkingHours | None = None
+    out_of_office: list[Period] = Field(default_factory=list)
+    crm_owner_id: str | None = None
+    slack_user_id: str | None = None
+    active: bool = True
+
+
+class Strategy(StrEnum):
+    round_robin = "round_robin"
+    weighted = "weighted"
+    least_loaded = "least_loaded"
+    named = "named"
+
+
+class Member(Strict):
+    rep: Email
+    weight: int = Field(1, ge=0, le=100)
+    daily_cap: int | None = Field(None, ge=0)
+    weekly_cap: int | None = Field(None, ge=0)
+
+
+class PoolFallback(Strict):
+    """Who takes a lead when every member is away, capped or out of rotation."""
+
+    queue: Name | None = None
+    rep: Email | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PoolFallback:
+        if (self.queue is None) == (self.rep is None):
+            raise ValueError("give exactly one of queue or rep")
+        return self
+
+
+class OnReturn(Strict):
+    """A rep back from time off rejoins where the rotation stands; a pool may opt into a
+    bounded catch-up instead."""
+
+    catch_up: bool = False
+    max_extra_per_day: int = Field(0, ge=0, le=1000)
+
+
+class PoolConfig(Strict):
+    name: Name
+    strategy: Strategy = Strategy.round_robin
+    timezone: Timezone = "UTC"
+    members: list[Member] = Field(default_factory=list)
+    fallback: PoolFallback | None = None
+    manager: Email | None = None
+    on_return: OnReturn = Field(default_factory=OnReturn)
+
+
+class Territory(Strict):
+    name: Name
+    countries: list[str] = Field(default_factory=list)
+    states: list[str] = Field(default_factory=list)
+    postal_prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("countries")
+    @classmethod
+    def _iso_countries(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            code = country_code(item)
+            if code is None:
+                raise ValueError(f"unknown country {item!r} (use an ISO code like DE)")
+            out.append(code)
+        return out
+
+
+class Op(StrEnum):
+    eq = "eq"
+    ne = "ne"
+    in_ = "in"
+    not_in = "not_in"
+    contains = "contains"
+    starts_with = "starts_with"
+    ends_with = "ends_with"
+    regex = "regex"
+    gt = "gt"
+    gte = "gte"
+    lt = "lt"
+    lte = "lte"
+    between = "between"
+    empty = "empty"
+    not_empty = "not_empty"
+    in_territory = "in_territory"
+
+
+class Condition(Strict):
+    """A test of one field: ``{field, op, value}``."""
+
+    field: str
+    op: Op
+    value: Any = None
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, value: str) -> str:
+        if value in LEAD_FIELDS or value in DERIVED_FIELDS or EXTRA_FIELD.match(value):
+            return value
+        raise ValueError(
+            f"unknown field {value!r}; use a lead field ({', '.join(LEAD_FIELDS)}), "
+            f"a derived one ({', '.join(DERIVED_FIELDS)}) or extra.<name>"
+        )
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        op, value = self.op, self.value
+        if op in (Op.empty, Op.not_empty):
+            if value is not None:
+                raise ValueError(f"{op.value} takes no value")
+        elif op in (Op.in_, Op.not_in):
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"{op.value} needs a non-empty list as value")
+        elif op is Op.between:
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(_is_number(v) for v in value)
+                or value[0] > value[1]
+            ):
+                raise ValueError("between needs [low, high] numbers with low <= high")
+        elif op in (Op.gt, Op.gte, Op.lt, Op.lte):
+            if not _is_number(value):
+                raise ValueError(f"{op.value} needs a number as value")
+        elif op is Op.regex:
+            if not isinstance(value, str):
+                raise ValueError("regex needs a pattern as value")
+            try:
+                re.compile(value, re.IGNORECASE)
+            except re.error as err:
+                raise ValueError(f"invalid regex {value!r}: {err}") from err
+        elif op is Op.in_territory:
+            if not isinstance(value, str) or not value:
+                raise ValueError("in_territory needs a territory name as value")
+        elif value is None or isinstance(value, list | dict):
+            raise ValueError(f"{op.value} needs a single value")
+        return self
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class AllOf(Strict):
+    all: list[When] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list[When] = Field(min_length=1)
+
+
+def _when_kind(value: Any) -> str:
+    """The kind of a ``when`` node, by its key: one set of errors for the kind meant, not
+    one per kind tried."""
+    if isinstance(value, AllOf | AnyOf):
+        return type(value).__name__
+    if isinstance(value, dict) and ("all" in value or "any" in value):
+        return "AllOf" if "all" in value else "AnyOf"
+    return "Condition"
+
+
+When = Annotated[
+    Annotated[AllOf, Tag("AllOf")]
+    | Annotated[AnyOf, Tag("AnyOf")]
+    | Annotated[Condition, Tag("Condition")],
+    Discriminator(_when_kind),
+]
+
+
+class Assign(Strict):
+    """Where a matching lead goes: a pool, a named rep, or the existing account owner
+    (falling through to ``else`` when the company has no account)."""
+
+    pool: Name | None = None
+    rep: Email | None = None
+    account_owner: Literal[True] | None = None
+    else_: Assign | None = Field(None, alias="else")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Assign:
+        targets = [t for t in (self.pool, self.rep, self.account_owner) if t is not None]
+        if len(targets) != 1:
+            raise ValueError("give exactly one of pool, rep or account_owner: true")
+        if self.account_owner and self.else_ is None:
+            raise ValueError("account_owner needs an else (a pool or rep for new accounts)")
+        if self.else_ is not None and not self.account_owner:
+            raise ValueError("else only follows account_owner")
+        if self.else_ is not None and self.else_.account_owner:
+            raise ValueError("else must be a pool or a rep")
+        return self
+
+
+class Rule(Strict):
+    name: Name
+    enabled: bool = True
+    when: When | None = None  # none: matches every lead
+    assign: Assign
+
+
+class RoutingConfig(Strict):
+    """The whole configuration document."""
+
+    reps: list[RepConfig] = Field(default_factory=list)
+    pools: list[PoolConfig] = Field(default_factory=list)
+    territories: list[Territory] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    fallback: Assign
+
+    def dump(self) -> dict[str, Any]:
+        """The document as plain data, in its canonical form (aliases, no defaults left
+        out, so that export → import → export is byte-identical)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+Assign.model_rebuild()
+Rule.model_rebuild()
+
+
+def problems(config: RoutingConfig) -> list[Problem]:
+    """Everything wrong with a document that its shape alone does not catch."""
+    found: list[Problem] = []
+
+    def add(location: str, message: str) -> None:
+        found.append(Problem(location=location, message=message))
+
+    reps = {r.email: r for r in config.reps}
+    pools = {p.name: p for p in config.pools}
+    territories = {t.name: t for t in config.territories}
+    for section, names in (
+        ("reps", [r.email for r in config.reps]),
+        ("pools", [p.name for p in config.pools]),
+        ("territories", [t.name for t in config.territories]),
+        ("rules", [r.name for r in config.rules]),
+    ):
+        seen: dict[str, int] = {}
+        for index, name in enumerate(names):
+            key = name.casefold()
+            if key in seen:
+                add(f"{section}[{index}]", f"duplicate name {name!r} (also {section}[{seen[key]}])")
+            seen.setdefault(key, index)
+
+    for i, pool in enumerate(config.pools):
+        where = f"pools[{i}]"
+        if not pool.members:
+            add(f"{where}.members", f"pool {pool.name!r} has no members")
+        elif all(m.weight == 0 for m in pool.members):
+            add(f"{where}.members", f"every member of pool {pool.name!r} has weight 0")
+        member_seen: set[str] = set()
+        for j, member in enumerate(pool.members):
+            if member.rep not in reps:
+                add(f"{where}.members[{j}].rep", f"unknown rep {member.rep!r}")
+            if member.rep in member_seen:
+                add(f"{where}.members[{j}].rep", f"{member.rep!r} is listed twice")
+            member_seen.add(member.rep)
+        if pool.fallback and pool.fallback.rep and pool.fallback.rep not in reps:
+            add(f"{where}.fallback.rep", f"unknown rep {pool.fallback.rep!r}")
+        if pool.manager and pool.manager not in reps:
+            add(f"{where}.manager", f"unknown rep {pool.manager!r}")
+
+    def check_assign(assign: Assign, where: str) -> None:
+        if assign.pool is not None and assign.pool not in pools:
+            add(f"{where}.pool", f"unknown pool {assign.pool!r}")
+        if assign.rep is not None and assign.rep not in reps:
+            add(f"{where}.rep", f"unknown rep {assign.rep!r}")
+        if assign.else_ is not None:
+            check_assign(assign.else_, f"{where}.else")
+
+    def check_when(node: When, where: str, used: list[str]) -> None:
+        if isinstance(node, AllOf):
+            for k, child in enumerate(node.all):
+                check_when(child, f"{where}.all[{k}]", used)
+        elif isinstance(node, AnyOf):
+            for k, child in enumerate(node.any):
+                check_when(child, f"{where}.any[{k}]", used)
+        elif node.op is Op.in_territory:
+            if node.value not in territories:
+                add(f"{where}.value", f"unknown territory {node.value!r}")
+            else:
+                used.append(node.value)
+        elif node.field in NUMERIC_FIELDS and node.op in (Op.contains, Op.regex):
+            add(f"{where}.op", f"{node.op.value} does not apply to the number {node.field}")
+
+    catch_all: int | None = None
+    for i, rule in enumerate(config.rules):
+        where = f"rules[{i}]"
+        if catch_all is not None and rule.enabled:
+            add(
+                where,
+                f"rule {rule.name!r} can never match: rules[{catch_all}] before it "
+                "matches every lead",
+            )
+        used: list[str] = []
+        if rule.when is not None:
+            check_when(rule.when, f"{where}.when", used)
+        elif rule.enabled and catch_all is None:
+            catch_all = i
+        check_assign(rule.assign, f"{where}.assign")
+        overlap = _overlap([territories[name] for name in dict.fromkeys(used)])
+        if overlap:
+            add(f"{where}.when", overlap)
+    check_assign(config.fallback, "fallback")
+    if config.fallback.account_owner:
+        add("fallback", "the fallback must be a pool or a rep")
+    return found
+
+
+def _overlap(used: list[Territory]) -> str | None:
+    """Why two territories of one rule overlap (a lead could be in both), or None."""
+    for a_index, a in enumerate(used):
+        for b in used[a_index + 1 :]:
+            countries = sorted(set(a.countries) & set(b.countries))
+            if countries and not (a.states or b.states or a.postal_prefixes or b.postal_prefixes):
+                return f"territories {a.name!r} and {b.name!r} overlap on {', '.join(countries)}"
+            states = sorted({s.casefold() for s in a.states} & {s.casefold() for s in b.states})
+            if states:
+                return f"territories {a.name!r} and {b.name!r} overlap on states {states}"
+            for p in a.postal_prefixes:
+                for q in b.postal_prefixes:
+                    if p.startswith(q) or q.startswith(p):
+                        return (
+                            f"territories {a.name!r} and {b.name!r} overlap on postal "
+                            f"prefixes {p!r} and {q!r}"
+                        )
+    return None
+
+
+def validated(data: Any) -> RoutingConfig:
+    """The configuration from plain data; ``ConfigError`` listing every problem."""
+    try:
+        config = RoutingConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(
+            [
+                Problem(location=_location(e["loc"]), message=_message(e))
+                for e in err.errors(include_url=False)
+            ]
+        ) from None
+    found = problems(config)
+    if found:
+        raise ConfigError(found)
+    return config
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("AllOf", "AnyOf", "Condition", "function-after[_timezone(), str]"):
+            continue  # union branch names pydantic adds to the path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "is required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
