@@ -1,5 +1,6 @@
 """The ``leadflow`` command: ``dev`` runs the whole embedded stack; ``worker``, ``web`` and
-``db upgrade`` run one part each, as in production."""
+``db upgrade`` run one part each, as in production; ``config`` manages the routing
+configuration (``cli_config``)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from typing import NoReturn
 from pydantic import ValidationError
 from temporalio.service import RetryConfig
 
+from cli_config import add_config_parser, run_config, seed_demo_configuration
 from observability import setup_logging
-from settings import MIN_API_TOKEN_CHARS, Settings, configuration_problems, get_settings
+from settings import MIN_API_TOKEN_CHARS, CrmBackend, Settings, configuration_problems, get_settings
 from supervisor import Supervisor
 
 log = logging.getLogger("leadflow")
@@ -175,7 +177,6 @@ async def wait_for_temporal(settings: Settings, proc: subprocess.Popen[bytes]) -
 
 
 def db_upgrade(settings: Settings, *, seed: bool) -> None:
-    from store import reps as rep_store
     from store.db import Database
     from store.migrate import upgrade
 
@@ -184,8 +185,13 @@ def db_upgrade(settings: Settings, *, seed: bool) -> None:
         upgrade(db)
         if seed:
             with db.session() as session:
-                if rep_store.seed_demo(session, settings.default_team):
-                    log.info("seeded demo team %r with 3 reps", settings.default_team)
+                version = seed_demo_configuration(session)
+            if version is not None:
+                log.info("published the demo routing configuration as version %d", version)
+                if settings.crm_backend is CrmBackend.local:
+                    from connectors.local import LocalCRM
+
+                    LocalCRM(db).seed_demo_accounts()
     except Exception as err:
         raise SystemExit(f"leadflow: cannot migrate the database: {err}") from err
     finally:
@@ -196,7 +202,7 @@ def db_upgrade(settings: Settings, *, seed: bool) -> None:
 
 
 def cmd_dev(settings: Settings) -> int:
-    """Temporal dev server + migrations + demo seed + worker + web, stopped together; a
+    """Temporal dev server + migrations + demo configuration + worker + web, stopped together; a
     child that exits is restarted (see ``supervisor.Supervisor``)."""
     data_dir = private_data_dir(settings)
     host = "127.0.0.1"
@@ -362,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="database commands")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
+    add_config_parser(sub)
     args = parser.parse_args(argv)
     # What every command and its children create from here on (the SQLite databases and
     # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
@@ -384,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = cmd_worker(settings)
         elif args.command == "web":
             code = cmd_web(settings)
+        elif args.command == "config":
+            code = run_config(args, settings)
         else:
             code = cmd_db_upgrade(settings)
     except SystemExit as err:

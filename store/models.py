@@ -98,6 +98,8 @@ class Lead(Base):
     submissions: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # A step failed for good: somebody has to look at this lead.
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The routing decision with its explanation and the lead's facts at decision time.
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -146,6 +148,18 @@ class CrmRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CrmAccount(Base):
+    """An account (company) of the embedded local CRM, with its owner's CRM id."""
+
+    __tablename__ = "crm_accounts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Notification(Base):
     """A message of the offline notifier, shown in the /inbox page."""
 
@@ -162,3 +176,53 @@ class Notification(Base):
     read_at: Mapped[datetime | None]
 
     rep: Mapped[Rep | None] = relationship()
+
+
+class ConfigDraft(Base):
+    """The routing configuration being edited: one row (``id`` 1). ``revision`` grows by
+    one per save, so a save based on an older revision is refused."""
+
+    __tablename__ = "config_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConfigVersion(Base):
+    """A published routing configuration: immutable, numbered 1, 2, 3, …"""
+
+    __tablename__ = "config_versions"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]]
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConfigAudit(Base):
+    """One change of the routing configuration: who, when, what (a unified diff of the
+    YAML before and after)."""
+
+    __tablename__ = "config_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))  # draft_saved|published|rolled_back|imported
+    version: Mapped[int | None] = mapped_column(Integer)
+    diff: Mapped[str] = mapped_column(Text, default="")
+
+
+class PoolStateRow(Base):
+    """A pool's rotation state (``domain.rotation.PoolState`` as JSON), claimed with
+    compare-and-set on ``revision``."""
+
+    __tablename__ = "pool_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(Integer)
