@@ -12,6 +12,7 @@ from activities.errors import classified, to_application_error
 from bots.blocks.lead import new_lead_blocks, new_lead_text
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
+from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData
 from domain.lead import EventType, LeadSubmission, Owner, Stage
 from domain.lifecycle import (
@@ -25,10 +26,11 @@ from domain.lifecycle import (
     RecordEventInput,
     RecordResubmissionsInput,
 )
-from domain.routing import NoEligibleRep, RoutingDecision, pick_round_robin
+from domain.rules import Facts, facts_of
 from domain.scoring import score_lead
 from store import leads as lead_store
 from store import reps as rep_store
+from store import routing as routing_store
 from store.db import Database
 from store.models import Lead, utcnow
 
@@ -76,7 +78,24 @@ class LeadActivities:
         self._crm = crm
         self._notifier = notifier
         self._default_team = default_team
+        self._routers = routing_store.RouterCache(default_team)
         self._base_url = base_url
+
+    def _account_of(self, facts: Facts) -> AccountMatch | None:
+        """The CRM account of the lead's company, when a rule may route to its owner."""
+        with self._db.read() as session:
+            router = self._routers.current(session)
+        if not router.wants_account_owner:
+            return None
+        try:
+            return self._crm.find_account(
+                email_domain=facts.get("email_domain"),
+                website_domain=facts.get("website_domain"),
+                company=facts.get("company"),
+                free_mail=bool(facts.get("free_mail")),
+            )
+        except ConnectorError as err:
+            raise to_application_error(err, self._crm.name) from err
 
     @staticmethod
     def _assignment_kept(session: Session, lead_id: str) -> Assignment | None:
@@ -116,6 +135,8 @@ class LeadActivities:
         already has an owner is not routed again (see ``_assignment_kept``)."""
         key = f"{params.idempotency_key}:assigned"
         score = score_lead(params.submission)  # pure: kept out of the write transaction
+        facts = facts_of(params.submission, score.score, score.grade)
+        account = self._account_of(facts)  # a CRM call: never inside a transaction
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
@@ -124,24 +145,25 @@ class LeadActivities:
             if kept is not None:
                 return kept
 
-            team = rep_store.team_by_name(session, self._default_team)
-            decision: RoutingDecision
-            try:
-                if team is None:
-                    raise NoEligibleRep(f"team {self._default_team!r} does not exist")
-                reps = rep_store.candidates(session, team.id)
-                if not reps:
-                    raise NoEligibleRep(
-                        f"team {self._default_team!r} has no active rep with a positive weight"
-                    )
-                decision = pick_round_robin(reps, rep_store.take_turn(session, team.id), team.name)
-            except NoEligibleRep as err:
-                decision = RoutingDecision(
-                    owner=None,
-                    team=self._default_team,
-                    rule="default round-robin",
-                    reason=str(err),
-                )
+            router = self._routers.current(session)
+            owner_email = (
+                rep_store.email_for_crm_owner(session, account.account.owner_id)
+                if account is not None and account.account.owner_id
+                else None
+            )
+            decision = routing_store.decide(
+                session,
+                router,
+                facts,
+                utcnow(),
+                seed=params.lead_id,
+                account_owner=owner_email,
+                account=(
+                    f"{account.account.name} (by {account.by}, {account.similarity:g}%)"
+                    if account is not None
+                    else None
+                ),
+            )
             now = utcnow()
             lead = lead_store.get_lead(session, params.lead_id)
             if lead is None:
@@ -162,6 +184,7 @@ class LeadActivities:
             lead.submissions = max(lead.submissions or 0, params.submissions)
             lead.score = score.score
             lead.grade = score.grade
+            lead.routing = {"decision": decision.model_dump(mode="json"), "facts": facts}
             lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
             lead.assigned_at = now if decision.owner else None
             lead.stage = (Stage.assigned if decision.owner else Stage.scored).value

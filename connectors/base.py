@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData, CrmLeadRef
 
 
@@ -66,6 +67,19 @@ class CRM(Protocol):
 
     def get_lead(self, crm_id: str) -> CrmLeadData | None:
         """The lead with this CRM id, or None."""
+        ...
+
+    def find_account(
+        self,
+        *,
+        email_domain: str | None,
+        website_domain: str | None,
+        company: str | None,
+        free_mail: bool,
+    ) -> AccountMatch | None:
+        """The existing account a lead belongs to: by email or website domain first
+        (never a free-mail domain), then by normalised company name with a fuzzy
+        threshold (``domain.accounts.best_match``); None when there is none."""
         ...
 
     def ping(self) -> None:

@@ -9,9 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import InvalidRecord
+from domain.accounts import Account, AccountMatch, best_match
 from domain.crm import CrmLeadData, CrmLeadRef
 from store.db import Database
-from store.models import CrmRecord, utcnow
+from store.models import CrmAccount, CrmRecord, utcnow
+
+# Accounts of the demo, so that the demo configuration's account-owner rule has owners to
+# find: (name, domain, owner's CRM id as in config/demo.yaml).
+DEMO_ACCOUNTS = [
+    ("Globex Corporation", "globex.example", "local-owner-2"),
+    ("Initech", "initech.example", "local-owner-3"),
+]
 
 
 class LocalCRM:
@@ -74,5 +82,50 @@ class LocalCRM:
                 **record.fields,
             )
 
+    def find_account(
+        self,
+        *,
+        email_domain: str | None,
+        website_domain: str | None,
+        company: str | None,
+        free_mail: bool,
+    ) -> AccountMatch | None:
+        with self._db.read() as session:
+            accounts = [
+                Account(crm_id=a.id, name=a.name, domain=a.domain, owner_id=a.owner_id)
+                for a in session.scalars(select(CrmAccount))
+            ]
+        return best_match(
+            accounts,
+            email_domain=email_domain,
+            website_domain=website_domain,
+            company=company,
+            free_mail=free_mail,
+        )
+
+    def upsert_account(self, name: str, domain: str | None, owner_id: str | None) -> Account:
+        """Create or update the account of this name (the local CRM's accounts are few
+        and named uniquely)."""
+        with self._db.session() as session:
+            account = session.scalars(select(CrmAccount).where(CrmAccount.name == name)).first()
+            if account is None:
+                account = CrmAccount(id=f"LA-{uuid.uuid4().hex[:12].upper()}", name=name)
+                session.add(account)
+            account.domain = domain.casefold() if domain else None
+            account.owner_id = owner_id
+            session.flush()
+            return Account(
+                crm_id=account.id, name=account.name, domain=account.domain, owner_id=owner_id
+            )
+
     def ping(self) -> None:
         self._db.ping()
+
+    def seed_demo_accounts(self) -> int:
+        """Create the demo accounts when the CRM has none; how many were created."""
+        with self._db.read() as session:
+            if session.scalars(select(CrmAccount.id).limit(1)).first() is not None:
+                return 0
+        for name, domain, owner_id in DEMO_ACCOUNTS:
+            self.upsert_account(name, domain, owner_id)
+        return len(DEMO_ACCOUNTS)

@@ -1,12 +1,12 @@
-"""Reps, teams and the round-robin turn counter."""
+"""Reps and teams as stored (the configuration document is their source; see
+``store.config``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.lead import Owner
-from domain.routing import RepCandidate
 from store.models import Rep, Team
 
 DEMO_TEAM = "Inbound"
@@ -31,26 +31,12 @@ def team_by_name(session: Session, name: str) -> Team | None:
     return session.scalars(select(Team).where(Team.name == name)).first()
 
 
-def candidates(session: Session, team_id: int) -> list[RepCandidate]:
-    """Active reps of a team with a positive weight, in id order."""
-    reps = session.scalars(
-        select(Rep)
-        .where(Rep.team_id == team_id, Rep.active.is_(True), Rep.weight > 0)
-        .order_by(Rep.id)
-    )
-    return [RepCandidate(owner=owner_of(r), weight=r.weight) for r in reps]
-
-
-def take_turn(session: Session, team_id: int) -> int:
-    """Claim the team's next round-robin turn. Atomic on SQLite (the transaction holds the
-    write lock) and on PostgreSQL (the UPDATE locks the row until commit)."""
-    new_value = session.execute(
-        update(Team)
-        .where(Team.id == team_id)
-        .values(next_turn=Team.next_turn + 1)
-        .returning(Team.next_turn)
-    ).scalar_one()
-    return int(new_value) - 1
+def email_for_crm_owner(session: Session, owner_id: str) -> str | None:
+    """The email of the rep a CRM owner id (or email) belongs to."""
+    rep = session.scalars(
+        select(Rep).where((Rep.crm_owner_id == owner_id) | (Rep.email == owner_id.casefold()))
+    ).first()
+    return rep.email if rep is not None else None
 
 
 def get_rep(session: Session, rep_id: int) -> Rep | None:

@@ -26,7 +26,7 @@ from cli import temporal_dev_command
 from store import reps as rep_store
 from store.db import Database
 from store.migrate import upgrade
-from store.models import CrmRecord, Lead, LeadEvent, Notification, Rep, Team
+from store.models import CrmRecord, Lead, LeadEvent, Notification, PoolStateRow, Rep
 from tests.conftest import API_TOKEN, terminate_open_workflows
 from tests.processes import (
     STARTUP_S,
@@ -167,7 +167,9 @@ def assert_each_lead_exactly_once(engine: Engine, leads: list[Accepted], logs: s
             )
         ).all()
         rows = conn.execute(select(Lead.id, Lead.owner_rep_id, Lead.notified_at)).all()
-        turns = conn.execute(select(func.sum(Team.next_turn))).scalar_one()
+        turns = sum(
+            state["decisions"] for state in conn.execute(select(PoolStateRow.state)).scalars()
+        )
         reps = conn.execute(select(func.count()).select_from(Rep)).scalar_one()
 
     problems: list[str] = []

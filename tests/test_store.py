@@ -1,16 +1,21 @@
-"""The app database on SQLite and PostgreSQL: migrations, seeding, the round-robin turn
-counter under concurrency, the local CRM and the inbox."""
+"""The app database on SQLite and PostgreSQL: migrations, seeding, routing decisions under
+concurrency, the local CRM (leads and accounts) and the inbox."""
 
 from __future__ import annotations
 
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 from sqlalchemy import inspect, select
 
 from bots.notifier import Message, OfflineNotifier
 from connectors.local import LocalCRM
 from domain.crm import CrmLeadData
+from domain.lead import LeadSubmission
+from domain.rules import facts_of
 from store import reps as rep_store
+from store import routing as routing_store
 from store.db import Database
 from store.migrate import upgrade
 from store.models import CrmRecord, Notification
@@ -41,19 +46,24 @@ def test_demo_seed_only_fills_an_empty_database(db: Database) -> None:
         assert all(r.team is not None and r.team.name == "Inbound" for r in reps)
 
 
-def test_concurrent_turns_are_unique_and_gapless(db: Database) -> None:
-    with db.session() as session:
-        team = rep_store.team_by_name(session, "Inbound")
-        assert team is not None
-        team_id = team.id
+def test_concurrent_decisions_claim_distinct_turns(db: Database) -> None:
+    """Decisions taken at the same instant by many threads never share a turn: the pool's
+    rotation state is claimed with compare-and-set and a loser decides again."""
+    cache = routing_store.RouterCache("Inbound")
 
-    def take(_: int) -> int:
+    def decide(n: int) -> tuple[int | None, str | None]:
+        facts = facts_of(LeadSubmission(email=f"lead{n}@acme.com"), 10, "cold")
         with db.session() as session:
-            return rep_store.take_turn(session, team_id)
+            decision = routing_store.decide(
+                session, cache.current(session), facts, datetime.now(UTC), seed=str(n)
+            )
+        return decision.turn, decision.rep
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        turns = list(pool.map(take, range(200)))
-    assert sorted(turns) == list(range(200))
+        results = list(pool.map(decide, range(200)))
+    assert sorted(turn for turn, _ in results if turn is not None) == list(range(200))
+    counts = Counter(rep for _, rep in results)
+    assert len(counts) == 3 and max(counts.values()) - min(counts.values()) <= 1
 
 
 def test_local_crm_upsert_is_keyed_by_email(db: Database) -> None:
@@ -92,3 +102,22 @@ def test_offline_notifier_delivers_once_per_key(db: Database) -> None:
     assert len(ids) == 1
     with db.session() as session:
         assert len(session.scalars(select(Notification)).all()) == 1
+
+
+def test_local_crm_finds_accounts_by_domain_then_fuzzy_name(db: Database) -> None:
+    crm = LocalCRM(db)
+    crm.upsert_account("Globex Corporation", "globex.example", "local-owner-2")
+    crm.upsert_account("Initech", None, "local-owner-3")
+
+    def find(**lead: object) -> tuple[str, str] | None:
+        args = {"email_domain": None, "website_domain": None, "company": None, "free_mail": False}
+        match = crm.find_account(**{**args, **lead})  # type: ignore[arg-type]
+        return (match.account.name, match.by) if match else None
+
+    assert find(email_domain="globex.example") == ("Globex Corporation", "email domain")
+    assert find(website_domain="globex.example") == ("Globex Corporation", "website domain")
+    assert find(company="GLOBEX corp.") == ("Globex Corporation", "company name")
+    assert find(company="Initech, Inc.") == ("Initech", "company name")
+    assert find(company="Initrode") is None
+    # A free-mail address says nothing about the company.
+    assert find(email_domain="globex.example", free_mail=True) is None
