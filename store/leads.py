@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from domain.lead import EventType, Stage
+from domain.routing_review import RecordedLead
 from store.models import Lead, LeadEvent, utcnow
 
 
@@ -119,3 +120,31 @@ def speed_to_lead_histogram(session: Session, bounds_ms: list[int]) -> tuple[lis
     ).one()
     values = [int(v) for v in row]
     return values[: len(bounds_ms)], values[-2], values[-1]
+
+
+# ------------------------------------------------------------ recorded routing decisions
+
+_DECIDED_AT = func.coalesce(Lead.assigned_at, Lead.received_at)
+
+
+def routed_leads(
+    session: Session, *, since: datetime | None = None, limit: int | None = None
+) -> list[RecordedLead]:
+    """Leads with a recorded routing decision, oldest first: those decided since
+    ``since``, or the latest ``limit``. A lead's decision time is when it was assigned,
+    else when it was received."""
+    query = select(Lead.id, Lead.routing, Lead.assigned_at, Lead.received_at).where(
+        Lead.routing.is_not(None)
+    )
+    if since is not None:
+        query = query.where(_DECIDED_AT >= since)
+    rows = session.execute(query.order_by(_DECIDED_AT.desc(), Lead.id.desc()).limit(limit))
+    out = []
+    for lead_id, routing, assigned_at, received_at in rows:
+        decision = routing.get("decision") if isinstance(routing, dict) else None
+        if isinstance(decision, dict):
+            facts = routing.get("facts")
+            facts = facts if isinstance(facts, dict) else {}
+            out.append(RecordedLead(lead_id, assigned_at or received_at, decision, facts))
+    out.reverse()
+    return out

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from settings import Settings, stored_secret
 from store.db import Database
-from web import health, intake, leads, pages
+from web import api_config, api_routing, health, intake, leads, pages
 from web.deps import AppContext, Context, require_token
 from web.metrics import Metrics
 
@@ -54,6 +54,8 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
     app.include_router(leads.router)
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(api_config.router)
+    app.include_router(api_routing.router)
 
     if not docs_open:
 

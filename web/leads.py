@@ -71,6 +71,7 @@ def _lead_from_db(context: Context, lead_id: str) -> dict[str, Any] | None:
             "speed_to_lead_ms": lead.speed_to_lead_ms,
             "submissions": lead.submissions,
             "needs_attention": lead.needs_attention,
+            "routing": (lead.routing or {}).get("decision"),
             "events": [
                 {"type": e.type, "stage": e.stage, "at": e.occurred_at.isoformat(), "data": e.data}
                 for e in events

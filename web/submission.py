@@ -168,7 +168,8 @@ def _json_depth(text: str) -> int:
     return deepest
 
 
-def _parse_json(body: bytes) -> object:
+def parse_json(body: bytes) -> object:
+    """A JSON body, bounded in nesting and numbers; ``IntakeError`` naming the problem."""
     try:
         text = body.decode(json.detect_encoding(body), "surrogatepass") if body else "null"
     except UnicodeDecodeError as err:
@@ -204,7 +205,7 @@ def parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], bool]:
     """The submitted fields, and whether they came from an HTML form."""
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json":
-        parsed = _parse_json(body)
+        parsed = parse_json(body)
         if not isinstance(parsed, dict):
             raise IntakeError(
                 422, "invalid", [{"field": "body", "message": "body must be a JSON object"}]
