@@ -125,7 +125,7 @@ class LeadActivities:
             needs_attention=lead.needs_attention,
         )
         stored = Assignment.model_validate(assigned.data["assignment"])
-        return stored.model_copy(update={"kept": kept})
+        return _slim(stored).model_copy(update={"kept": kept})
 
     @activity.defn(name="assign_lead")
     @classified
@@ -140,7 +140,7 @@ class LeadActivities:
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
-                return Assignment.model_validate(done.data["assignment"])
+                return _slim(Assignment.model_validate(done.data["assignment"]))
             kept = self._assignment_kept(session, params.lead_id)
             if kept is not None:
                 return kept
@@ -229,7 +229,7 @@ class LeadActivities:
             decision.reason,
             extra={"lead_id": params.lead_id},
         )
-        return assignment
+        return _slim(assignment)
 
     @activity.defn(name="sync_lead_to_crm")
     @classified
@@ -361,3 +361,14 @@ class LeadActivities:
                     lead.needs_attention = True
                 if params.submission is not None:
                     lead.data = params.submission.model_dump(mode="json", exclude_none=True)
+
+
+def _slim(assignment: Assignment) -> Assignment:
+    """What the workflow needs of an assignment. The explanation and the score's parts
+    are on the timeline and with the lead; kept out of the workflow's history, they do
+    not weigh on every replay of it."""
+    return Assignment(
+        score=assignment.score.model_copy(update={"parts": []}),
+        decision=assignment.decision.model_copy(update={"explanation": {}}),
+        kept=assignment.kept,
+    )
