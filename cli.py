@@ -1,6 +1,6 @@
 """The ``leadflow`` command: ``dev`` runs the whole embedded stack; ``worker``, ``web`` and
 ``db upgrade`` run one part each, as in production; ``config`` manages the routing
-configuration (``cli_config``)."""
+configuration (``cli_config``); ``admin`` the accounts of the admin app (``cli_admin``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import NoReturn
 from pydantic import ValidationError
 from temporalio.service import RetryConfig
 
+from cli_admin import DEV_ADMIN_EMAIL, add_admin_parser, ensure_dev_admin, run_admin
 from cli_config import add_config_parser, run_config, seed_demo_configuration
 from observability import setup_logging
 from settings import MIN_API_TOKEN_CHARS, CrmBackend, Settings, configuration_problems, get_settings
@@ -251,6 +252,7 @@ def cmd_dev(settings: Settings) -> int:
                 ready=temporal_ready,
             )
         db_upgrade(settings, seed=True)
+        admin_password = ensure_dev_admin(settings)
         me = [sys.executable, "-m", "cli"]
         supervisor.start("worker", [*me, "worker"])
         supervisor.start("web", [*me, "web"])
@@ -266,7 +268,13 @@ def cmd_dev(settings: Settings) -> int:
             "Leadflow is running (Ctrl-C stops everything):",
             f"  web app      {base}/",
             f"  sample form  {base}/form",
-            f"  inbox        {base}/inbox",
+            f"  inbox        {base}/admin/inbox",
+            f"  admin login  {base}/admin/login"
+            + (
+                f"  ({DEV_ADMIN_EMAIL}, password in {data_dir / admin_password.name})"
+                if admin_password is not None
+                else ""
+            ),
             f"  Temporal UI  http://{host}:{settings.temporal_ui_port}",
             f"  API token    {token_source}",
             f"  data folder  {data_dir}",
@@ -309,9 +317,10 @@ def cmd_web(settings: Settings) -> int:
     require_port(settings.web_host, settings.web_port, "LEADFLOW_WEB_PORT")
     if in_development(settings) and reachable_from_network(settings.web_host):
         log.warning(
-            "LEADFLOW_WEB_HOST=%s: the development inbox (/inbox) and sample form (/form) "
-            "have no login and are now reachable from the network; set "
-            "LEADFLOW_ENVIRONMENT=production or bind to 127.0.0.1",
+            "LEADFLOW_WEB_HOST=%s: the development app is now reachable from the network: "
+            "the API docs (/docs) are open to anyone and admin logins travel over plain "
+            "HTTP without Secure cookies; set LEADFLOW_ENVIRONMENT=production (behind TLS) "
+            "or bind to 127.0.0.1",
             settings.web_host,
         )
     token = ensure_api_token(settings)
@@ -369,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
     add_config_parser(sub)
+    add_admin_parser(sub)
     args = parser.parse_args(argv)
     # What every command and its children create from here on (the SQLite databases and
     # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
@@ -393,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = cmd_web(settings)
         elif args.command == "config":
             code = run_config(args, settings)
+        elif args.command == "admin":
+            code = run_admin(args, settings)
         else:
             code = cmd_db_upgrade(settings)
     except SystemExit as err:

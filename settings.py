@@ -103,6 +103,23 @@ class Settings(BaseSettings):
     )
     max_extra_fields: int = 20
 
+    # Admin app logins
+    session_idle_minutes: float = Field(
+        60, gt=0, description="An admin login unused for this long ends (idle expiry)"
+    )
+    session_max_hours: float = Field(
+        12, gt=0, description="An admin login ends this long after it began, used or not"
+    )
+    login_max_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins to one account within the window; more get 429"
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window"
+    )
+    login_window_minutes: float = Field(
+        15, gt=0, description="The fixed window the failed-login limits count in"
+    )
+
     # CRM
     crm_backend: CrmBackend = CrmBackend.local
 
@@ -278,6 +295,22 @@ class Settings(BaseSettings):
     @property
     def lead_id_secret_file(self) -> Path:
         return self.data_dir / "lead_id_secret"
+
+    @property
+    def admin_password_file(self) -> Path:
+        return self.data_dir / "admin_password"
+
+    @property
+    def session_idle(self) -> timedelta:
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_max_age(self) -> timedelta:
+        return timedelta(hours=self.session_max_hours)
+
+    @property
+    def login_window(self) -> timedelta:
+        return timedelta(minutes=self.login_window_minutes)
 
     @property
     def base_url(self) -> str:

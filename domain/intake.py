@@ -5,6 +5,7 @@ Pure: the store keeps the counters and calls ``admit`` inside its transaction.""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -52,3 +53,27 @@ def admit(policy: FloodPolicy, counts: IntakeCounts, now: datetime) -> Admission
         detailed=posts <= 1 + policy.detail_cap,
         counts=IntakeCounts(posts=posts, window_started_at=started, window_posts=in_window + 1),
     )
+
+
+class FirstPosts:
+    """The leads whose first post this process has let through without writing it down.
+
+    Almost every lead is posted once, so the intake does not write a counter for a lead's
+    first post: it remembers the lead here, and claims the database counters from the
+    second post on. The limits therefore count from the second post an address makes
+    through a process (one post more than the setting per process, at most); memory is
+    bounded, the oldest entries going first."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def first(self, lead_id: str) -> bool:
+        """True (and remembered) the first time ``lead_id`` is seen."""
+        if lead_id in self._seen:
+            self._seen.move_to_end(lead_id)
+            return False
+        self._seen[lead_id] = None
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return True

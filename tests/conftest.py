@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
@@ -28,8 +31,10 @@ from bots.notifier import Notifier
 from cli import temporal_binary
 from connectors.base import CRM
 from domain.lead import lead_key
+from domain.users import Role
 from settings import Settings
 from store import reps as rep_store
+from store import users as user_store
 from store.db import Database
 from store.migrate import upgrade
 from tests.processes import Processes, free_port
@@ -268,3 +273,116 @@ def procs(tmp_path: Path) -> Iterator[Processes]:
 
 def unique_email(prefix: str = "lead") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@acme-{uuid.uuid4().hex[:4]}.com"
+
+
+# ------------------------------------------------------------------------- the browser
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium (the system's), one per session; tests open their own pages."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is missing: `make test` installs it (apt-get install chromium)"
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+# ------------------------------------------------------------------------- admin accounts
+
+ADMIN_PASSWORD = "correct horse battery staple"
+ADMIN_EMAIL = "admin@example.com"
+TEAM_LEAD_EMAIL = "team.lead@example.com"
+VIEWER_EMAIL = "viewer@example.com"
+
+
+@dataclass(frozen=True)
+class AdminUsers:
+    admin: str = ADMIN_EMAIL
+    team_lead: str = TEAM_LEAD_EMAIL
+    viewer: str = VIEWER_EMAIL
+    password: str = ADMIN_PASSWORD
+
+
+@pytest.fixture
+def admin_users(db: Database) -> AdminUsers:
+    """``admin@example.com`` (admin), ``team.lead@example.com`` (team lead) and
+    ``viewer@example.com`` (viewer), each with the password ``ADMIN_PASSWORD``. A team
+    lead manages the pools whose ``manager`` is its email in the published configuration
+    (the test publishes one that says so, where it matters)."""
+    with db.session() as session:
+        for email, name, role in [
+            (ADMIN_EMAIL, "Ada Admin", Role.admin),
+            (TEAM_LEAD_EMAIL, "Terry Lead", Role.team_lead),
+            (VIEWER_EMAIL, "Vic Viewer", Role.viewer),
+        ]:
+            user_store.create_user(session, email, name, role, ADMIN_PASSWORD, "test")
+    return AdminUsers()
+
+
+async def login(page: Page, base_url: str, email: str, password: str) -> None:
+    """Sign in through the login form and wait for the dashboard."""
+    await page.goto(f"{base_url.rstrip('/')}/admin/login")
+    await page.fill("#email", email)
+    await page.fill("#password", password)
+    async with page.expect_navigation():
+        await page.click("button[type=submit]")
+    assert "/admin/login" not in page.url, (
+        f"login as {email} failed: {await page.inner_text('main')}"
+    )
+
+
+async def http_login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """Sign ``http`` in over plain HTTP (its cookie jar keeps the session); the answer
+    to the login post (``303`` when it worked)."""
+    form = await http.get("/admin/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    return await http.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1)},
+    )
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page of the admin."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+class Screenshots:
+    """Screenshots of a browser test: into ``<tmp_path>/screenshots/`` and copied to
+    ``/tmp/leadflow-shots/<test name>/`` (emptied when the test starts) for people to
+    look at."""
+
+    def __init__(self, folder: Path, shared: Path) -> None:
+        self.folder = folder
+        self.shared = shared
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True, exist_ok=True)
+
+    async def take(self, page: Page, name: str, *, full_page: bool = True) -> Path:
+        path = self.folder / f"{name}.png"
+        await page.screenshot(path=str(path), full_page=full_page)
+        shutil.copy(path, self.shared / path.name)
+        return path
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Screenshots:
+    name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    return Screenshots(tmp_path / "screenshots", Path("/tmp/leadflow-shots") / name)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from domain.intake import FirstPosts, FloodPolicy, IntakeCounts, admit
 from domain.lead import LeadSubmission, lead_key, normalize_email
 from domain.scoring import DEFAULT_MODEL, decay, score_lead
 from tests.strategies import emails, submissions
@@ -90,3 +92,27 @@ def test_senior_business_lead_scores_higher_than_anonymous_freemail() -> None:
     weak = LeadSubmission(email="someone@gmail.com")
     assert score_lead(strong).grade == "hot"
     assert score_lead(weak).score < score_lead(strong).score
+
+
+def test_flood_window_refuses_past_its_limit_and_reopens() -> None:
+    policy = FloodPolicy(window_s=60, max_posts=3, detail_cap=1)
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    counts = IntakeCounts(window_started_at=start)
+    decisions = []
+    for second in range(5):
+        decision = admit(policy, counts, start + timedelta(seconds=second))
+        decisions.append(decision)
+        counts = decision.counts if decision.allowed else counts
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.detailed for d in decisions[:3]] == [True, True, False]  # first + 1 in detail
+    assert decisions[3].retry_after_s == 58  # the window ends 60 s after it began
+    later = admit(policy, counts, start + timedelta(seconds=61))
+    assert later.allowed and later.counts.window_posts == 1 and later.counts.posts == 4
+
+
+def test_first_posts_remember_a_bounded_number_of_leads() -> None:
+    seen = FirstPosts(capacity=2)
+    assert seen.first("a") and seen.first("b")
+    assert not seen.first("a")  # remembered, and now the most recent
+    assert seen.first("c")  # evicts "b", the oldest
+    assert seen.first("b") and not seen.first("c")

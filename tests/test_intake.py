@@ -16,7 +16,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from store.db import Database
 from store.models import CrmRecord, Lead, LeadEvent, Notification
-from tests.conftest import API_TOKEN, Stack, lead_id_of, make_settings, serve, unique_email
+from tests.conftest import (
+    API_TOKEN,
+    AdminUsers,
+    Stack,
+    http_login,
+    lead_id_of,
+    make_settings,
+    serve,
+    unique_email,
+)
 from tests.processes import free_port
 from web.app import create_app
 
@@ -311,7 +320,7 @@ async def test_metrics_report_intake_routing_and_speed_to_lead(stack: Stack) -> 
     assert "leadflow_speed_to_lead_seconds_count 1.0" in text
 
 
-async def test_inbox_is_not_served_in_production(
+async def test_inbox_needs_a_login_in_production(
     db: Database, client: Client, tmp_path: Path
 ) -> None:
     settings = make_settings(
@@ -321,12 +330,12 @@ async def test_inbox_is_not_served_in_production(
         database_url="postgresql+psycopg://u@db/leadflow",
     )
     async with serve(create_app(settings, db, client, API_TOKEN)) as http:
-        response = await http.get("/inbox")
-    assert response.status_code == 403
-    assert "LEADFLOW_ENVIRONMENT" in response.json()["detail"]
+        response = await http.get("/inbox", follow_redirects=True)
+    assert response.status_code == 200
+    assert str(response.url).endswith("/admin/login?next=/admin/inbox")
 
 
-async def test_sample_form_and_inbox_pages(stack: Stack) -> None:
+async def test_sample_form_and_inbox_pages(stack: Stack, admin_users: AdminUsers) -> None:
     form = await stack.http.get("/form")
     assert form.status_code == 200
     assert 'action="/leads"' in form.text and 'name="email"' in form.text
@@ -334,7 +343,8 @@ async def test_sample_form_and_inbox_pages(stack: Stack) -> None:
         "lead_id"
     ]
     lead = await stack.wait_for(lead_id)
-    inbox = await stack.http.get("/inbox")
+    assert (await http_login(stack.http, admin_users.viewer, admin_users.password)).is_redirect
+    inbox = await stack.http.get("/inbox", follow_redirects=True)
     assert inbox.status_code == 200
     assert f'id="lead-{lead_id}"' in inbox.text
     assert "Zoe" in inbox.text and lead["owner"]["name"] in inbox.text

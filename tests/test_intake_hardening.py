@@ -25,7 +25,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from domain.lead import LeadSubmission
 from store.db import Database
 from store.models import Lead, Rep
-from tests.conftest import API_TOKEN, Stack, make_settings, serve, unique_email
+from tests.conftest import (
+    API_TOKEN,
+    AdminUsers,
+    Stack,
+    http_login,
+    make_settings,
+    serve,
+    unique_email,
+)
 from tests.processes import free_port
 from web.app import create_app
 
@@ -251,15 +259,16 @@ async def test_redirects_that_browsers_would_bend_off_site_are_refused(
 
 
 async def test_inbox_refuses_a_rep_id_no_integer_column_holds(
-    db: Database, client: Client, tmp_path: Path
+    db: Database, client: Client, tmp_path: Path, admin_users: AdminUsers
 ) -> None:
     """Found by tests/test_openapi_fuzz.py: a 21-digit ``rep`` was a 500 (SQLite cannot
     bind it)."""
     async with intake_only(db, client, tmp_path) as http:
-        response = await http.get("/inbox", params={"rep": "175710359510067970048"})
+        await http_login(http, admin_users.admin, admin_users.password)
+        response = await http.get("/admin/inbox", params={"rep": "175710359510067970048"})
         assert response.status_code == 422, response.text
         assert fields_named(response) == ["rep"]
-        assert (await http.get("/inbox", params={"rep": "1"})).status_code == 200
+        assert (await http.get("/admin/inbox", params={"rep": "1"})).status_code == 200
 
 
 # ---------------------------------------------------- 3. vanishing and trickling clients

@@ -134,14 +134,16 @@ async def test_one_address_flooding_gets_429_with_retry_after(
         email = unique_email("flood")
         responses = [await stack.submit(email=email) for _ in range(8)]
         codes = [r.status_code for r in responses]
-        assert codes == [202] * 5 + [429] * 3
+        # The first post of an address through a process is not written down (most leads
+        # post once); the window counts from the second.
+        assert codes == [202] * 6 + [429] * 2
         refused = responses[-1]
         assert 1 <= int(refused.headers["retry-after"]) <= 61
         assert refused.json()["detail"][0]["field"] == "email"
         # Another address is not affected.
         assert (await stack.submit(email=unique_email())).status_code == 202
         lead_id = responses[0].json()["lead_id"]
-        await submissions_reach(stack, lead_id, 5)
+        await submissions_reach(stack, lead_id, 6)
 
 
 # ------------------------------------------------------------ run boundaries (item 2)

@@ -229,12 +229,14 @@ def test_production_needs_a_postgresql_url() -> None:
     assert make_settings(database_url="SQLITE:///x.db").database_url == "SQLITE:///x.db"
 
 
-async def test_inbox_is_closed_for_any_spelling_of_production(
+async def test_inbox_needs_a_login_for_any_spelling_of_production(
     app_db: Database, client: Client, tmp_path: Path
 ) -> None:
     settings = production(data_dir=tmp_path, environment=" PRODUCTION ")
-    [inbox] = await get(create_app(settings, app_db, client, API_TOKEN), ("/inbox", {}))
-    assert inbox.status_code == 403
+    app = create_app(settings, app_db, client, API_TOKEN)
+    old, new = await get(app, ("/inbox", {}), ("/admin/inbox", {}))
+    assert (old.status_code, old.headers["location"]) == (303, "/admin/inbox")
+    assert (new.status_code, new.headers["location"]) == (303, "/admin/login?next=/admin/inbox")
 
 
 def test_configuration_errors_are_one_line_per_variable(procs: Processes, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ login-less development pages to the network."""
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import stat
 import uuid
@@ -46,6 +47,17 @@ WARNING = "reachable from the network"
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+def http_login_sync(http: httpx.Client, email: str, password: str) -> httpx.Response:
+    """Sign ``http`` in to the admin app (its cookie jar keeps the session)."""
+    form = http.get("/admin/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    return http.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": token.group(1)},
+    )
 
 
 def dev_stack(procs: Processes, tmp_path: Path, **settings: object) -> DevStack:
@@ -183,7 +195,7 @@ def test_dev_gives_up_on_a_child_that_keeps_crashing(procs: Processes, tmp_path:
 # ------------------------------------------------------------------------- privacy
 
 
-def test_data_folder_is_private_and_banner_hides_the_token(
+def test_data_folder_is_private_and_banner_hides_the_secrets(
     procs: Processes, tmp_path: Path
 ) -> None:
     stack = dev_stack(procs, tmp_path)
@@ -198,15 +210,30 @@ def test_data_folder_is_private_and_banner_hides_the_token(
         "the banner does not say where the token is",
         watch=[dev],
     )
+    # On an empty users table dev creates an admin, and says where its password is.
+    password_file = stack.data_dir / "admin_password"
+    login_line = (
+        f"admin login  {stack.base}/admin/login  "
+        f"(admin@leadflow.local, password in {password_file})"
+    )
+    assert login_line in tail(dev.log), tail(dev.log)
+    password = password_file.read_text().strip()
+    assert len(password) >= 20
 
     assert stat.S_IMODE(stack.data_dir.stat().st_mode) == 0o700
     files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in stack.data_dir.iterdir()}
-    for name in ("leadflow.db", "temporal.db", "api_token", "temporal.log"):
+    for name in ("leadflow.db", "temporal.db", "api_token", "admin_password", "temporal.log"):
         assert name in files, files
     assert all(mode == 0o600 for mode in files.values()), {n: oct(m) for n, m in files.items()}
     log = tail(dev.log, 400)
     assert token not in log, log
+    assert password not in log, log
     assert WARNING not in log, "a loopback web app warned about the network"
+
+    with httpx.Client(base_url=stack.base, timeout=30) as http:
+        assert http_login_sync(http, "admin@leadflow.local", password).status_code == 303
+        dashboard = http.get("/admin")
+        assert dashboard.status_code == 200 and "Development admin" in dashboard.text
 
 
 # ------------------------------------------------------------------------- exposed web
@@ -238,7 +265,7 @@ def test_web_warns_when_development_pages_face_the_network(
 
     exposed = tail(webs["0.0.0.0"].log)
     assert "WARNING" in exposed and WARNING in exposed, exposed
-    for needle in ("/inbox", "no login", "LEADFLOW_ENVIRONMENT=production", "127.0.0.1"):
+    for needle in ("/docs", "Secure cookies", "LEADFLOW_ENVIRONMENT=production", "127.0.0.1"):
         assert needle in exposed, exposed
     loopback = tail(webs["127.0.0.1"].log)
     assert WARNING not in loopback, loopback

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -16,12 +17,15 @@ from temporalio.client import Client
 
 from settings import Settings, stored_secret
 from store.db import Database
-from web import api_config, api_routing, health, intake, leads, pages
+from web import admin, api_config, api_routing, health, intake, leads, pages
+from web.admin.render import FlashMiddleware
 from web.deps import AppContext, Context, require_token
 from web.metrics import Metrics
+from web.security import SecurityHeaders
 
 log = logging.getLogger("leadflow.web")
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, db: Database, temporal: Client, api_token: str) -> FastAPI:
@@ -56,6 +60,14 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
     app.include_router(health.router)
     app.include_router(api_config.router)
     app.include_router(api_routing.router)
+    admin.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(
+        FlashMiddleware,
+        secret=app.state.context.lead_id_secret,
+        secure=settings.is_production,
+    )
+    app.add_middleware(SecurityHeaders)
 
     if not docs_open:
 

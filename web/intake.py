@@ -142,8 +142,11 @@ async def submit_lead(request: Request, context: Context) -> Response:
 
 async def _admit(context: AppContext, lead_id: str, now: datetime) -> Admission | None:
     """The flood limit's decision on this post, taken in the database before anything
-    reaches the workflow; None when the database cannot say (the post is let through in
-    detail: the workflow caps details itself and its history stays bounded)."""
+    reaches the workflow; None when there is nothing to claim (a lead's first post
+    through this process: see ``FirstPosts``) or the database cannot say (the post is let
+    through in detail: the workflow caps details itself and its history stays bounded)."""
+    if context.first_posts.first(lead_id):
+        return None
     settings = context.settings
     policy = FloodPolicy(
         window_s=settings.intake_flood_window_s,

@@ -22,7 +22,7 @@ from domain.lifecycle import AcceptChanges
 from store import leads as lead_store
 from store import reps as rep_store
 from store.models import LeadEvent
-from web.deps import Authorized, BearerDoc, Context
+from web.deps import ApiTeamLead, Authorized, BearerDoc, Context
 
 log = logging.getLogger("leadflow.web")
 router = APIRouter()
@@ -131,10 +131,11 @@ class AcceptChangesRequest(BaseModel):
 
 @router.post("/leads/{lead_id}/changes/accept", status_code=202, dependencies=[BearerDoc])
 async def accept_changes(
-    lead_id: LeadId, body: AcceptChangesRequest, context: Context, _auth: Authorized
+    lead_id: LeadId, body: AcceptChangesRequest, context: Context, _auth: ApiTeamLead
 ) -> Response:
     """Apply values that resubmissions proposed for fields the lead already had (see the
-    ``proposed`` data of its ``resubmitted`` events). The CRM record follows."""
+    ``proposed`` data of its ``resubmitted`` events). The CRM record follows. Needs a
+    token with the team_lead role or more (a viewer only reads)."""
     handle = context.temporal.get_workflow_handle(workflow_id_for(lead_id))
     try:
         await handle.signal(
