@@ -1,0 +1,159 @@
+"""The forms of pools and territories (see ``web.admin.config_forms`` for how a form's
+``values`` work): what each shows, what was posted, and the pool or territory it
+describes with the errors of what was typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from domain.config import PoolConfig, Territory
+from web.admin.config_forms import (
+    Errors,
+    Values,
+    blank_member,
+    cap_text,
+    checked,
+    comma_list,
+    member_of,
+    placed,
+    posted_rows,
+    posted_text,
+    whole_number,
+    zone_of,
+    zone_values,
+)
+
+# ------------------------------------------------------------------------------ pools
+
+
+def pool_values(pool: PoolConfig | None) -> Values:
+    """The pool form showing ``pool`` (None: a new pool)."""
+    new = pool is None
+    pool = pool or PoolConfig.model_construct(name="")
+    fallback = pool.fallback
+    return {
+        "name": pool.name,
+        "strategy": pool.strategy.value,
+        **zone_values(pool.timezone),
+        "members": [
+            {
+                "rep": m.rep,
+                "weight": str(m.weight),
+                "daily_cap": cap_text(m.daily_cap),
+                "weekly_cap": cap_text(m.weekly_cap),
+            }
+            for m in pool.members
+        ]
+        or ([blank_member()] if new else []),
+        "fallback_kind": "rep" if fallback and fallback.rep else "queue" if fallback else "",
+        "fallback_queue": fallback.queue or "" if fallback else "",
+        "fallback_rep": fallback.rep or "" if fallback else "",
+        "manager": pool.manager or "",
+        "catch_up": pool.on_return.catch_up,
+        "max_extra_per_day": str(pool.on_return.max_extra_per_day),
+    }
+
+
+def read_pool(form: FormData, current: Values) -> Values:
+    out = dict(current)
+    for key in ("name", "strategy", "timezone", "timezone_other", "fallback_kind"):
+        out[key] = posted_text(form, key, current[key])
+    for key in ("fallback_queue", "fallback_rep", "manager", "max_extra_per_day"):
+        out[key] = posted_text(form, key, current[key])
+    out["catch_up"] = checked(form, "catch_up", current["catch_up"])
+    rows = posted_rows(form, "members", ("rep", "weight", "daily_cap", "weekly_cap"))
+    out["members"] = rows if rows is not None else current["members"]
+    return out
+
+
+def pool_of(values: Values) -> tuple[PoolConfig | None, Errors]:
+    errors: Errors = {}
+    members = []
+    for index, row in enumerate(values["members"]):
+        if not row["rep"]:
+            errors[f"members.{index}.rep"] = "choose a rep (or remove the row)"
+            continue
+        member = member_of(row, f"members.{index}", row["rep"], errors)
+        if member is not None:
+            members.append(member.model_dump(mode="json"))
+    kind = values["fallback_kind"]
+    fallback: dict[str, Any] | None = None
+    if kind == "queue":
+        fallback = {"queue": values["fallback_queue"] or None}
+        if not values["fallback_queue"]:
+            errors["fallback_queue"] = "name the queue"
+    elif kind == "rep":
+        fallback = {"rep": values["fallback_rep"] or None}
+        if not values["fallback_rep"]:
+            errors["fallback_rep"] = "choose a rep"
+    data = {
+        "name": values["name"],
+        "strategy": values["strategy"],
+        "timezone": zone_of(values),
+        "members": members,
+        "fallback": fallback,
+        "manager": values["manager"] or None,
+        "on_return": {
+            "catch_up": values["catch_up"],
+            "max_extra_per_day": whole_number(
+                values["max_extra_per_day"], "max_extra_per_day", errors, default=0
+            ),
+        },
+    }
+
+    def place(loc: tuple[Any, ...]) -> str:
+        if loc[:1] == ("timezone",):
+            return "timezone_other" if values["timezone_other"] else "timezone"
+        if loc[:1] == ("fallback",):
+            return f"fallback_{kind}"
+        if loc[:1] == ("on_return",):
+            return "max_extra_per_day"
+        if loc[:1] == ("members",) and len(loc) > 2:
+            return f"members.{loc[1]}.{loc[2]}"
+        return str(loc[0]) if loc else "name"
+
+    try:
+        pool = PoolConfig.model_validate(data)
+    except ValidationError as err:
+        for name, message in placed(err, place).items():
+            errors.setdefault(name, message)  # ours say it better ("choose a rep")
+        return None, errors
+    return (pool, errors) if not errors else (None, errors)
+
+
+# ------------------------------------------------------------------------------ territories
+
+
+def territory_values(territory: Territory | None) -> Values:
+    territory = territory or Territory.model_construct(name="")
+    return {
+        "name": territory.name,
+        "countries": ", ".join(territory.countries),
+        "states": ", ".join(territory.states),
+        "postal_prefixes": ", ".join(territory.postal_prefixes),
+    }
+
+
+def read_territory(form: FormData, current: Values) -> Values:
+    return {key: posted_text(form, key, value) for key, value in current.items()}
+
+
+def territory_of(values: Values) -> tuple[Territory | None, Errors]:
+    data = {
+        "name": values["name"],
+        "countries": comma_list(values["countries"]),
+        "states": comma_list(values["states"]),
+        "postal_prefixes": comma_list(values["postal_prefixes"]),
+    }
+    errors: Errors = {}
+    if not (data["countries"] or data["states"] or data["postal_prefixes"]):
+        errors["countries"] = "give at least one country, state or postal prefix"
+    try:
+        territory = Territory.model_validate(data)
+    except ValidationError as err:
+        errors.update(placed(err, lambda loc: str(loc[0]) if loc else "name"))
+        return None, errors
+    return (territory, errors) if not errors else (None, errors)
