@@ -179,14 +179,20 @@ def _draft_label(revision: int) -> str:
 # ---------------------------------------------------------------------------- versions
 
 
-def publish(session: Session, actor: str, note: str = "") -> int:
+def publish(
+    session: Session, actor: str, note: str = "", expected_revision: int | None = None
+) -> int:
     """Publish the draft as the next version; its number. ``ConfigError`` (nothing
-    published) when there is no draft or it has problems."""
+    published) when there is no draft or it has problems; ``StaleDraft`` when
+    ``expected_revision`` (the revision the publisher reviewed) is given and the draft
+    was saved since."""
     row = _locked_draft(session)
     if row is None:
         raise ConfigError(
             [Problem(location="(draft)", message="there is no draft to publish; save one first")]
         )
+    if expected_revision is not None and expected_revision != row.revision:
+        raise StaleDraft(expected_revision, row.revision, row.updated_by)
     config = validated(row.document)
     return _publish(session, config, actor, note, "published")
 
@@ -285,6 +291,18 @@ def versions(session: Session, limit: int | None = None) -> list[VersionInfo]:
             )
         )
     return out
+
+
+def draft_diff(session: Session) -> str:
+    """A unified diff of the draft's YAML against the latest published version's: what
+    publishing it would change ("" when there is no draft or it changes nothing)."""
+    draft = session.get(ConfigDraft, DRAFT_ID)
+    if draft is None:
+        return ""
+    latest = _latest(session)
+    before = _yaml(latest.document) if latest is not None else ""
+    previous = f"version {latest.version}" if latest is not None else "no version"
+    return _diff(before, _yaml(draft.document), previous, _draft_label(draft.revision))
 
 
 def audit_log(session: Session, limit: int = 100) -> list[AuditEntry]:

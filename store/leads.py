@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from domain.lead import EventType, Stage
 from domain.routing_review import RecordedLead
@@ -148,3 +149,71 @@ def routed_leads(
             out.append(RecordedLead(lead_id, assigned_at or received_at, decision, facts))
     out.reverse()
     return out
+
+
+# ------------------------------------------------------------------------ the lead list
+
+SEARCHED = ("first_name", "last_name", "company")  # with the email, what a search reads
+
+
+@dataclass(frozen=True)
+class LeadQuery:
+    """Which leads a list shows. ``text``: every word in the email, first or last name or
+    company; ``owner``: a rep's id, or 0 for leads nobody owns; ``source``: exactly."""
+
+    text: str = ""
+    stage: str | None = None
+    owner: int | None = None
+    source: str | None = None
+    needs_attention: bool = False
+    newest_first: bool = True
+
+
+def _where(query: LeadQuery) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    for word in query.text.split()[:10]:
+        columns = [Lead.email, *(Lead.data[name].as_string() for name in SEARCHED)]
+        found.append(or_(*(c.icontains(word, autoescape=True) for c in columns)))
+    if query.stage:
+        found.append(Lead.stage == query.stage)
+    if query.owner == 0:
+        found.append(Lead.owner_rep_id.is_(None))
+    elif query.owner is not None:
+        found.append(Lead.owner_rep_id == query.owner)
+    if query.source:
+        found.append(Lead.data["source"].as_string() == query.source)
+    if query.needs_attention:
+        found.append(Lead.needs_attention.is_(True))
+    return found
+
+
+def search_leads(
+    session: Session, query: LeadQuery, *, offset: int = 0, limit: int = 50
+) -> tuple[list[Lead], int]:
+    """One page of the leads ``query`` selects, by received time, with their owners; and
+    how many it selects in all."""
+    conditions = _where(query)
+    where = and_(*conditions) if conditions else None
+    order = Lead.received_at.desc() if query.newest_first else Lead.received_at.asc()
+    select_leads = select(Lead).options(joinedload(Lead.owner))
+    count = select(func.count()).select_from(Lead)
+    if where is not None:
+        select_leads, count = select_leads.where(where), count.where(where)
+    rows = session.scalars(select_leads.order_by(order, Lead.id).offset(offset).limit(limit))
+    return list(rows), int(session.scalar(count) or 0)
+
+
+def leads_by_id(session: Session, lead_ids: list[str]) -> dict[str, Lead]:
+    """The stored leads of ``lead_ids`` (missing ones left out)."""
+    if not lead_ids:
+        return {}
+    return {lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))}
+
+
+def lead_sources(session: Session, limit: int = 200) -> list[str]:
+    """The sources leads gave, alphabetically (for a filter)."""
+    column = Lead.data["source"].as_string()
+    rows = session.scalars(
+        select(column).where(column.is_not(None)).distinct().order_by(column).limit(limit)
+    )
+    return [value for value in rows if value]

@@ -3,8 +3,10 @@ version, the draft (JSON, or YAML with its revision in ``If-Match``) saved with 
 concurrency, validation, publish, rollback and the version history.
 
 A draft may be saved with problems (``domain.config.problems``: they come back with the
-new revision); publishing refuses it. Every change is recorded with the actor "api" until
-the admin app brings user accounts. Database work runs on the thread pool.
+new revision); publishing refuses it. Reading and validating need a token with the viewer
+role, saving the draft, publishing and rolling back the admin role (the installation
+token is admin). Every change is recorded under the caller: "api" for the installation
+token, the user's email for a user's token. Database work runs on the thread pool.
 """
 
 from __future__ import annotations
@@ -47,9 +49,8 @@ from web.config_document import (
     revision_of,
     shaped,
 )
-from web.deps import AppContext, Authorized, BearerDoc, Context
+from web.deps import ApiAdmin, ApiViewer, AppContext, BearerDoc, Context
 
-ACTOR = "api"
 _CONCURRENT = "another publish happened at the same moment; try again"
 
 router = APIRouter(prefix="/api/v1", tags=["routing configuration"])
@@ -73,11 +74,37 @@ def current_draft(session: Session, context: AppContext) -> tuple[int, RoutingCo
     return 0, in_force(session, context)[1]
 
 
+def publish_draft(
+    context: AppContext, actor: str, note: str, expected_revision: int | None = None
+) -> int:
+    """Publish the draft as the next version, recorded under ``actor``; its number.
+    ``ConfigError`` (nothing published) with every problem, each with its line in the
+    draft's YAML; ``StaleDraft`` when the draft is no longer at ``expected_revision``;
+    ``IntegrityError`` when another publish took that number meanwhile."""
+    try:
+        with context.db.session() as session:
+            return config_store.publish(session, actor, note, expected_revision)
+    except ConfigError as err:
+        with context.db.read() as session:
+            draft = config_store.get_draft(session)
+        if draft is None:
+            raise
+        raise ConfigError(with_lines(dump_yaml(draft.config), err.problems)) from None
+
+
+def rollback_to(context: AppContext, version: int, actor: str) -> int:
+    """Publish version ``version`` again as a new version (and make it the draft),
+    recorded under ``actor``; the new number. ``UnknownVersion``, ``ConfigError`` (it
+    does not pass today's checks) or ``IntegrityError`` (a concurrent publish)."""
+    with context.db.session() as session:
+        return config_store.rollback(session, version, actor)
+
+
 # ------------------------------------------------------------------------------ routes
 
 
 @router.get("/config", response_model=PublishedOut, responses=ERRORS, dependencies=[BearerDoc])
-async def get_published(context: Context, _auth: Authorized) -> PublishedOut:
+async def get_published(context: Context, _auth: ApiViewer) -> PublishedOut:
     """The published configuration in force and its version number."""
 
     def read() -> tuple[int, RoutingConfig] | None:
@@ -100,7 +127,7 @@ async def get_published(context: Context, _auth: Authorized) -> PublishedOut:
     responses={**ERRORS, 200: {"content": {YAML_TYPE: {"schema": {"type": "string"}}}}},
     dependencies=[BearerDoc],
 )
-async def get_draft(request: Request, context: Context, _auth: Authorized) -> Response:
+async def get_draft(request: Request, context: Context, _auth: ApiViewer) -> Response:
     """The draft and its revision (also its ``ETag``); YAML with ``Accept:
     application/yaml``. Revision 0: no draft yet, the configuration in force is shown."""
 
@@ -130,7 +157,7 @@ async def get_draft(request: Request, context: Context, _auth: Authorized) -> Re
     dependencies=[BearerDoc],
     openapi_extra={"requestBody": body_doc(DraftIn, required=True)},
 )
-async def put_draft(request: Request, context: Context, _auth: Authorized) -> Response:
+async def put_draft(request: Request, context: Context, caller: ApiAdmin) -> Response:
     """Save the draft: ``{"revision", "config"}``, or the YAML document with the revision
     it is based on in ``If-Match``. ``409`` when somebody saved it in between."""
     text, data = await read_document(request)
@@ -150,7 +177,7 @@ async def put_draft(request: Request, context: Context, _auth: Authorized) -> Re
         except ConfigError as err:
             raise HTTPException(422, errors(err.problems, prefix)) from None
         with context.db.session() as session:
-            saved = config_store.save_draft(session, config, ACTOR, revision)
+            saved = config_store.save_draft(session, config, caller.actor, revision)
         found = problems(config)
         if isinstance(document, str):
             found = with_lines(document, found)
@@ -171,7 +198,7 @@ async def put_draft(request: Request, context: Context, _auth: Authorized) -> Re
     dependencies=[BearerDoc],
     openapi_extra={"requestBody": body_doc(ValidateIn, required=False)},
 )
-async def validate(request: Request, context: Context, _auth: Authorized) -> ValidationOut:
+async def validate(request: Request, context: Context, _auth: ApiViewer) -> ValidationOut:
     """Every problem of a configuration (``{"config": ...}``, a YAML document, or by
     default the draft), each with its location and, for YAML, its line."""
     text, data = await read_document(request)
@@ -199,23 +226,16 @@ async def validate(request: Request, context: Context, _auth: Authorized) -> Val
 @router.post(
     "/config/publish", response_model=VersionOut, responses=ERRORS, dependencies=[BearerDoc]
 )
-async def publish(context: Context, _auth: Authorized, body: PublishIn | None = None) -> VersionOut:
+async def publish(context: Context, caller: ApiAdmin, body: PublishIn | None = None) -> VersionOut:
     """Publish the draft as the next version; in effect for the next lead. ``422`` with
     every problem (and its line in the draft's YAML) when the draft cannot be used."""
 
-    def run() -> int:
-        with context.db.session() as session:
-            return config_store.publish(session, ACTOR, body.note if body else "")
-
-    def placed(found: list[Problem]) -> list[Problem]:
-        with context.db.read() as session:
-            draft = config_store.get_draft(session)
-        return with_lines(dump_yaml(draft.config), found) if draft is not None else found
-
+    note = body.note if body else ""
     try:
-        return VersionOut(version=await run_in_threadpool(run))
+        number = await run_in_threadpool(publish_draft, context, caller.actor, note)
+        return VersionOut(version=number)
     except ConfigError as err:
-        raise HTTPException(422, errors(await run_in_threadpool(placed, err.problems))) from None
+        raise HTTPException(422, errors(err.problems)) from None
     except IntegrityError:
         raise HTTPException(409, _CONCURRENT) from None
 
@@ -223,15 +243,12 @@ async def publish(context: Context, _auth: Authorized, body: PublishIn | None = 
 @router.post(
     "/config/rollback", response_model=VersionOut, responses=ERRORS, dependencies=[BearerDoc]
 )
-async def rollback(body: RollbackIn, context: Context, _auth: Authorized) -> VersionOut:
+async def rollback(body: RollbackIn, context: Context, caller: ApiAdmin) -> VersionOut:
     """Publish an earlier version again, as a new version, and make it the draft."""
 
-    def run() -> int:
-        with context.db.session() as session:
-            return config_store.rollback(session, body.version, ACTOR)
-
     try:
-        return VersionOut(version=await run_in_threadpool(run))
+        number = await run_in_threadpool(rollback_to, context, body.version, caller.actor)
+        return VersionOut(version=number)
     except config_store.UnknownVersion as err:
         raise refused(404, "version", str(err)) from None
     except ConfigError as err:
@@ -250,7 +267,7 @@ async def rollback(body: RollbackIn, context: Context, _auth: Authorized) -> Ver
 )
 async def versions(
     context: Context,
-    _auth: Authorized,
+    _auth: ApiViewer,
     limit: Annotated[int | None, Query(ge=1, le=10_000, description="the latest N")] = None,
 ) -> list[VersionInfoOut]:
     """Published versions, newest first: number, when, who, note, and the diff of its

@@ -5,7 +5,8 @@ the draft, and a pool's fairness over a period.
 All three only read. A simulation reads the pools' rotation states and never stores
 them; a replay carries the draft's rotation from lead to lead in memory, starting from the
 credits recorded in the replayed decisions (``domain.routing_review``, which also counts
-fairness).
+fairness). ``simulate_lead`` and ``replay_draft`` also serve the admin's simulate and
+replay pages.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.local import LocalCRM
 from domain import routing_review as review
-from domain.config import Strategy, problems
+from domain.config import ConfigError, Strategy, problems
 from domain.lead import lead_key
 from domain.routing import Router, RoutingSnapshot
 from domain.routing_review import RepRef
@@ -34,7 +35,7 @@ from store.routing import open_leads
 from web.api_config import current_draft, in_force
 from web.api_models import ERRORS, Fairness, Replayed, ReplayIn, Simulated, SimulateIn
 from web.config_document import errors, refused
-from web.deps import AppContext, Authorized, BearerDoc, Context
+from web.deps import ApiViewer, AppContext, BearerDoc, Context
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
@@ -42,14 +43,19 @@ router = APIRouter(prefix="/api/v1", tags=["routing"])
 # ------------------------------------------------------------------------------ helpers
 
 
-def _draft_router(session: Session, context: AppContext) -> tuple[int, Router]:
-    """The draft compiled; 422 when it has problems (it could not route)."""
+def draft_router(session: Session, context: AppContext) -> tuple[int, Router]:
+    """The draft compiled and its revision; ``ConfigError`` listing its problems when it
+    has any (it could not route)."""
     revision, config = current_draft(session, context)
     found = problems(config)
     if found:
-        message = "the draft has problems; fix them first (POST /api/v1/config/validate)"
-        raise HTTPException(422, [{"field": "config", "message": message}, *errors(found)])
+        raise ConfigError(found)
     return revision, Router.build(config, 0)
+
+
+def _draft_refused(err: ConfigError) -> HTTPException:
+    message = "the draft has problems; fix them first (POST /api/v1/config/validate)"
+    return HTTPException(422, [{"field": "config", "message": message}, *errors(err.problems)])
 
 
 def _rep(router: Router, email: str | None) -> RepRef | None:
@@ -92,13 +98,18 @@ def _account(
 
 
 @router.post("/simulate", response_model=Simulated, responses=ERRORS, dependencies=[BearerDoc])
-async def simulate(body: SimulateIn, context: Context, _auth: Authorized) -> Simulated:
+async def simulate(body: SimulateIn, context: Context, _auth: ApiViewer) -> Simulated:
     """Where the lead would go now (or ``at``), under the published configuration or the
     draft, from the pools' current rotation. Nothing is stored."""
-    return await run_in_threadpool(_simulate, context, body)
+    try:
+        return await run_in_threadpool(simulate_lead, context, body)
+    except ConfigError as err:
+        raise _draft_refused(err) from None
 
 
-def _simulate(context: AppContext, body: SimulateIn) -> Simulated:
+def simulate_lead(context: AppContext, body: SimulateIn) -> Simulated:
+    """Score and route ``body.lead`` as ``POST /api/v1/simulate`` does (also the admin's
+    simulate page); ``ConfigError`` when the draft is asked for and has problems."""
     lead = body.lead
     score = score_lead(lead)
     facts = facts_of(lead, score.score, score.grade)
@@ -107,7 +118,7 @@ def _simulate(context: AppContext, body: SimulateIn) -> Simulated:
         revision: int | None = None
         version: int | None = None
         if body.config == "draft":
-            revision, router = _draft_router(session, context)
+            revision, router = draft_router(session, context)
         else:
             version, config = in_force(session, context)
             router = Router.build(config, version)
@@ -147,21 +158,27 @@ def _simulate(context: AppContext, body: SimulateIn) -> Simulated:
 
 
 @router.post("/replay", response_model=Replayed, responses=ERRORS, dependencies=[BearerDoc])
-async def replay(context: Context, _auth: Authorized, body: ReplayIn | None = None) -> Replayed:
+async def replay(context: Context, _auth: ApiViewer, body: ReplayIn | None = None) -> Replayed:
     """Who got each of the last ``limit`` leads then, and who would get it under the
     draft, its rotation replayed lead by lead at each one's decision time from the
     earliest credits recorded in those decisions. Nothing is stored."""
     limit = body.limit if body is not None else ReplayIn().limit
+    try:
+        return await run_in_threadpool(replay_draft, context, limit)
+    except ConfigError as err:
+        raise _draft_refused(err) from None
 
-    def run() -> Replayed:
-        with context.db.read() as session:
-            revision, router = _draft_router(session, context)
-            records = lead_store.routed_leads(session, limit=limit)
-            loads = _loads(session, router)
-        done = review.replay(router, records, loads)
-        return Replayed(draft_revision=revision, **dict(done))
 
-    return await run_in_threadpool(run)
+def replay_draft(context: AppContext, limit: int) -> Replayed:
+    """The last ``limit`` routed leads replayed under the draft, as ``POST
+    /api/v1/replay`` answers (also the admin's replay page); ``ConfigError`` when the
+    draft has problems."""
+    with context.db.read() as session:
+        revision, router = draft_router(session, context)
+        records = lead_store.routed_leads(session, limit=limit)
+        loads = _loads(session, router)
+    done = review.replay(router, records, loads)
+    return Replayed(draft_revision=revision, **dict(done))
 
 
 # ------------------------------------------------------------------------------ fairness
@@ -173,7 +190,7 @@ async def replay(context: Context, _auth: Authorized, body: ReplayIn | None = No
 async def fairness(
     name: Annotated[str, Path(min_length=1, max_length=100, description="the pool's name")],
     context: Context,
-    _auth: Authorized,
+    _auth: ApiViewer,
     days: Annotated[int, Query(ge=1, le=366, description="the period, in days")] = 7,
 ) -> Fairness:
     """How a pool of the published configuration shared its leads over the last ``days``:
