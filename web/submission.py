@@ -53,6 +53,8 @@ def _field_errors(err: ValidationError) -> list[dict[str, str]]:
             message = "unknown field; send free-form fields inside 'extra'"
         elif item["type"] == "missing":
             message = "is required"
+        elif item["type"] == "value_error":
+            message = message.removeprefix("Value error, ")  # pydantic's wording, not ours
         out.append({"field": field, "message": message})
     return out
 
