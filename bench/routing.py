@@ -49,7 +49,8 @@ if str(ROOT) not in sys.path:
 
 import rule_engine  # type: ignore[import-untyped]  # noqa: E402
 
-from domain.config import AllOf, AnyOf, Condition, Op, RoutingConfig, When, validated  # noqa: E402
+from domain.config import AllOf, AnyOf, Condition, Op, RoutingConfig, When  # noqa: E402
+from domain.config_checks import validated  # noqa: E402
 from domain.lead import LeadSubmission  # noqa: E402
 from domain.rotation import PoolState  # noqa: E402
 from domain.routing import Router, RoutingSnapshot  # noqa: E402

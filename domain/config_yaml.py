@@ -10,7 +10,7 @@ YAML 1.1 surprises removed, so that a value means what it looks like:
 - ``010`` is the text "010", not the octal number 8 (postal prefixes keep their zero).
 
 A key given twice in one mapping is an error, not a silent "the last one wins". Every
-problem (YAML syntax, the document's shape, ``domain.config.problems``) names its location
+problem (YAML syntax, the document's shape, ``domain.config_checks.problems``) names its location
 and the line of the node there, or of its nearest parent that exists.
 
 ``dump_yaml`` is canonical: sections and fields in the model's order, nothing that is
@@ -29,7 +29,8 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from domain.config import ConfigError, Problem, RoutingConfig, validated
+from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config_checks import validated
 
 SYNTAX = "(yaml)"
 DOCUMENT = "(document)"

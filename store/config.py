@@ -4,7 +4,7 @@ rotation state.
 
 - ``save_draft`` is optimistic: it names the draft revision it was based on and is
   refused (``StaleDraft``) when somebody saved in between.
-- ``publish`` checks the draft (``domain.config.problems``), stores it as the next
+- ``publish`` checks the draft (``domain.config_checks.problems``), stores it as the next
   version, and brings the ``reps`` table in line with the document's reps.
 - ``rollback`` publishes an earlier version's document again, as a new version, and makes
   it the draft.
@@ -29,7 +29,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from domain.config import ConfigError, Problem, RoutingConfig, validated
+from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config_checks import validated
 from domain.config_yaml import dump_yaml
 from domain.lead import normalize_email
 from domain.rotation import PoolState

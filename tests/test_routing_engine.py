@@ -34,8 +34,8 @@ from domain.config import (
     Rule,
     Strategy,
     WorkingHours,
-    validated,
 )
+from domain.config_checks import validated
 from domain.lead import LeadSubmission
 from domain.rotation import PoolState, pick
 from domain.routing import Routed, Router, RoutingSnapshot

@@ -2,7 +2,7 @@
 version, the draft (JSON, or YAML with its revision in ``If-Match``) saved with optimistic
 concurrency, validation, publish, rollback and the version history.
 
-A draft may be saved with problems (``domain.config.problems``: they come back with the
+A draft may be saved with problems (``domain.config_checks.problems``: they come back with the
 new revision); publishing refuses it. Reading and validating need a token with the viewer
 role, saving the draft, publishing and rolling back the admin role (the installation
 token is admin). Every change is recorded under the caller: "api" for the installation
@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from domain.config import ConfigError, Problem, RoutingConfig, problems, validated
+from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config_checks import problems, validated
 from domain.config_yaml import dump_yaml, with_lines
 from store import config as config_store
 from store.routing import implicit_config

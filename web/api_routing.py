@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.local import LocalCRM
 from domain import routing_review as review
-from domain.config import ConfigError, Strategy, problems
+from domain.config import ConfigError, Strategy
+from domain.config_checks import problems
 from domain.lead import lead_key
 from domain.routing import Router, RoutingSnapshot
 from domain.routing_review import RepRef

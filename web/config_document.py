@@ -14,7 +14,8 @@ from fastapi import HTTPException, Request
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from domain.config import ConfigError, Problem, RoutingConfig, validated
+from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config_checks import validated
 from domain.config_yaml import load_yaml, with_lines
 from web.submission import IntakeError, parse_json, read_body
 

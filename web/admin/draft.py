@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.config import Problem, RoutingConfig, problems
+from domain.config import Problem, RoutingConfig
+from domain.config_checks import problems
 from domain.users import Role, at_least
 from store import config as config_store
 from store.config import StaleDraft

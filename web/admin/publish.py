@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from domain.config import ConfigError, problems
+from domain.config import ConfigError
+from domain.config_checks import problems
 from domain.config_yaml import dump_yaml, with_lines
 from domain.users import Role
 from store import config as config_store

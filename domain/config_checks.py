@@ -1,0 +1,169 @@
+"""Checks of a whole configuration document that its shape alone does not catch:
+references between sections, duplicates, empty pools, unreachable rules, overlapping
+territories; and ``validated``, which runs the shape and these checks together and
+reports every problem with its location."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.config import (
+    NUMERIC_FIELDS,
+    AllOf,
+    AnyOf,
+    Assign,
+    ConfigError,
+    Op,
+    Problem,
+    RoutingConfig,
+    Territory,
+    When,
+)
+
+
+def problems(config: RoutingConfig) -> list[Problem]:
+    """Everything wrong with a document that its shape alone does not catch."""
+    found: list[Problem] = []
+
+    def add(location: str, message: str) -> None:
+        found.append(Problem(location=location, message=message))
+
+    reps = {r.email: r for r in config.reps}
+    pools = {p.name: p for p in config.pools}
+    territories = {t.name: t for t in config.territories}
+    for section, names in (
+        ("reps", [r.email for r in config.reps]),
+        ("pools", [p.name for p in config.pools]),
+        ("territories", [t.name for t in config.territories]),
+        ("rules", [r.name for r in config.rules]),
+    ):
+        seen: dict[str, int] = {}
+        for index, name in enumerate(names):
+            key = name.casefold()
+            if key in seen:
+                add(f"{section}[{index}]", f"duplicate name {name!r} (also {section}[{seen[key]}])")
+            seen.setdefault(key, index)
+
+    for i, pool in enumerate(config.pools):
+        where = f"pools[{i}]"
+        if not pool.members:
+            add(f"{where}.members", f"pool {pool.name!r} has no members")
+        elif all(m.weight == 0 for m in pool.members):
+            add(f"{where}.members", f"every member of pool {pool.name!r} has weight 0")
+        member_seen: set[str] = set()
+        for j, member in enumerate(pool.members):
+            if member.rep not in reps:
+                add(f"{where}.members[{j}].rep", f"unknown rep {member.rep!r}")
+            if member.rep in member_seen:
+                add(f"{where}.members[{j}].rep", f"{member.rep!r} is listed twice")
+            member_seen.add(member.rep)
+        if pool.fallback and pool.fallback.rep and pool.fallback.rep not in reps:
+            add(f"{where}.fallback.rep", f"unknown rep {pool.fallback.rep!r}")
+        if pool.manager and pool.manager not in reps:
+            add(f"{where}.manager", f"unknown rep {pool.manager!r}")
+
+    def check_assign(assign: Assign, where: str) -> None:
+        if assign.pool is not None and assign.pool not in pools:
+            add(f"{where}.pool", f"unknown pool {assign.pool!r}")
+        if assign.rep is not None and assign.rep not in reps:
+            add(f"{where}.rep", f"unknown rep {assign.rep!r}")
+        if assign.else_ is not None:
+            check_assign(assign.else_, f"{where}.else")
+
+    def check_when(node: When, where: str, used: list[str]) -> None:
+        if isinstance(node, AllOf):
+            for k, child in enumerate(node.all):
+                check_when(child, f"{where}.all[{k}]", used)
+        elif isinstance(node, AnyOf):
+            for k, child in enumerate(node.any):
+                check_when(child, f"{where}.any[{k}]", used)
+        elif node.op is Op.in_territory:
+            if node.value not in territories:
+                add(f"{where}.value", f"unknown territory {node.value!r}")
+            else:
+                used.append(node.value)
+        elif node.field in NUMERIC_FIELDS and node.op in (Op.contains, Op.regex):
+            add(f"{where}.op", f"{node.op.value} does not apply to the number {node.field}")
+
+    catch_all: int | None = None
+    for i, rule in enumerate(config.rules):
+        where = f"rules[{i}]"
+        if catch_all is not None and rule.enabled:
+            add(
+                where,
+                f"rule {rule.name!r} can never match: rules[{catch_all}] before it "
+                "matches every lead",
+            )
+        used: list[str] = []
+        if rule.when is not None:
+            check_when(rule.when, f"{where}.when", used)
+        elif rule.enabled and catch_all is None:
+            catch_all = i
+        check_assign(rule.assign, f"{where}.assign")
+        overlap = _overlap([territories[name] for name in dict.fromkeys(used)])
+        if overlap:
+            add(f"{where}.when", overlap)
+    check_assign(config.fallback, "fallback")
+    if config.fallback.account_owner:
+        add("fallback", "the fallback must be a pool or a rep")
+    return found
+
+
+def _overlap(used: list[Territory]) -> str | None:
+    """Why two territories of one rule overlap (a lead could be in both), or None."""
+    for a_index, a in enumerate(used):
+        for b in used[a_index + 1 :]:
+            countries = sorted(set(a.countries) & set(b.countries))
+            if countries and not (a.states or b.states or a.postal_prefixes or b.postal_prefixes):
+                return f"territories {a.name!r} and {b.name!r} overlap on {', '.join(countries)}"
+            states = sorted({s.casefold() for s in a.states} & {s.casefold() for s in b.states})
+            if states:
+                return f"territories {a.name!r} and {b.name!r} overlap on states {states}"
+            for p in a.postal_prefixes:
+                for q in b.postal_prefixes:
+                    if p.startswith(q) or q.startswith(p):
+                        return (
+                            f"territories {a.name!r} and {b.name!r} overlap on postal "
+                            f"prefixes {p!r} and {q!r}"
+                        )
+    return None
+
+
+def validated(data: Any) -> RoutingConfig:
+    """The configuration from plain data; ``ConfigError`` listing every problem."""
+    try:
+        config = RoutingConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(
+            [
+                Problem(location=_location(e["loc"]), message=_message(e))
+                for e in err.errors(include_url=False)
+            ]
+        ) from None
+    found = problems(config)
+    if found:
+        raise ConfigError(found)
+    return config
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("AllOf", "AnyOf", "Condition", "function-after[_timezone(), str]"):
+            continue  # union branch names pydantic adds to the path
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "is required"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
