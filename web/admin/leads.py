@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from domain.config import LEAD_FIELDS
 from domain.lead import Stage
 from domain.users import Role
 from store import leads as lead_store
@@ -31,27 +32,7 @@ nav.register("Leads", "Leads", "/admin/leads", Role.viewer, order=10)
 PAGE_SIZE = 50
 MAX_PAGE = 100_000
 # The lead's fields in the order a person reads them (the rest follow, then ``extra``).
-FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "state",
-    "postal_code",
-    "website",
-    "company_size",
-    "industry",
-    "source",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "message",
-)
+FIELDS = LEAD_FIELDS
 
 
 def _whole(value: str, default: int, low: int, high: int) -> int:

@@ -17,7 +17,7 @@ from web.admin.config_forms import COMMON_ZONES, row_action
 from web.admin.deps import Admin, AdminUser, CsrfForm, Forbidden, TeamLead, Viewer
 from web.admin.draft import DraftView, StaleDraft
 from web.admin.pool_forms import pool_of, pool_values, read_pool
-from web.admin.render import flash, render
+from web.admin.render import flash, not_found, nothing_deleted, render
 from web.admin.words import STRATEGIES
 from web.deps import AppContext, Context
 
@@ -62,9 +62,12 @@ def new_pool(request: Request, context: Context, user: Admin) -> HTMLResponse:
 def edit_pool(request: Request, index: int, context: Context, user: Viewer) -> HTMLResponse:
     view = draft.load(context)
     if not 0 <= index < len(view.config.pools):
-        page = {"code": 404, "heading": "Pool not found", "needed": None}
-        page["message"] = "There is no such pool in the draft (any more): see the list of pools."
-        return render(request, user, "admin/error.html", page, status=404)
+        return not_found(
+            request,
+            user,
+            "Pool not found",
+            "There is no such pool in the draft (any more): see the list of pools.",
+        )
     return _form(request, user, view, index, pool_values(view.config.pools[index]))
 
 
@@ -87,13 +90,7 @@ def delete_pool(
     view = draft.load(context)
     found = draft.locate(view.config.pools, form.get("key"), index)
     if draft.revision_of(form) != view.revision or found is None:
-        flash(
-            request,
-            "The draft changed since you opened the page: nothing was deleted. "
-            "Check the list and try again.",
-            "error",
-        )
-        return RedirectResponse("/admin/pools", status_code=303)
+        return nothing_deleted(request, "/admin/pools")
     name = view.config.pools[found].name
     used = draft.users_of(view.config, "pool", name)
     data = view.config.dump()

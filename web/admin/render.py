@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.admin import nav
@@ -68,6 +68,23 @@ def render(
     }
     page.update(context or {})
     return app.templates.TemplateResponse(request, template, page, status_code=status)
+
+
+def not_found(request: Request, user: AdminUser, heading: str, message: str) -> HTMLResponse:
+    """The 404 page of something that is not (or no longer) in the draft."""
+    page = {"code": 404, "heading": heading, "needed": None, "message": message}
+    return render(request, user, "admin/error.html", page, status=404)
+
+
+def nothing_deleted(request: Request, back_to: str) -> RedirectResponse:
+    """Back to a list when a delete form came from an older draft than the stored one."""
+    flash(
+        request,
+        "The draft changed since you opened the page: nothing was deleted. "
+        "Check the list and try again.",
+        "error",
+    )
+    return RedirectResponse(back_to, status_code=303)
 
 
 def _signature(secret: bytes, payload: str) -> str:

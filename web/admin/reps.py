@@ -19,7 +19,7 @@ from web.admin import draft, nav
 from web.admin.config_forms import COMMON_ZONES, read_rep, rep_of, rep_values, row_action
 from web.admin.deps import Admin, AdminUser, CsrfForm, Forbidden, TeamLead, Viewer
 from web.admin.draft import DraftView, StaleDraft
-from web.admin.render import flash, render
+from web.admin.render import flash, not_found, nothing_deleted, render
 from web.admin.words import DAYS
 from web.deps import AppContext, Context
 
@@ -96,13 +96,7 @@ def delete_rep(
     key = form.get("key")
     found = draft.locate(view.config.reps, key, index, "email")
     if draft.revision_of(form) != view.revision or found is None:
-        flash(
-            request,
-            "The draft changed since you opened the page: nothing was deleted; "
-            "check the list and try again.",
-            "error",
-        )
-        return RedirectResponse("/admin/reps", status_code=303)
+        return nothing_deleted(request, "/admin/reps")
     data = view.config.dump()
     removed = data["reps"].pop(found)
     try:
@@ -202,9 +196,12 @@ def _with_rep(
 
 
 def _missing(request: Request, user: AdminUser) -> HTMLResponse:
-    page = {"code": 404, "heading": "Rep not found", "needed": None}
-    page["message"] = "There is no such rep in the draft (any more): see the list of reps."
-    return render(request, user, "admin/error.html", page, status=404)
+    return not_found(
+        request,
+        user,
+        "Rep not found",
+        "There is no such rep in the draft (any more): see the list of reps.",
+    )
 
 
 def _form(

@@ -15,7 +15,7 @@ from domain.users import Role
 from web.admin import draft, nav
 from web.admin.deps import Admin, AdminUser, CsrfForm
 from web.admin.draft import DraftView, StaleDraft
-from web.admin.render import flash, render
+from web.admin.render import flash, not_found, render
 from web.admin.rule_check import rule_data
 from web.admin.rule_forms import (
     RuleForm,
@@ -65,9 +65,12 @@ def new_rule(request: Request, context: Context, user: Admin) -> HTMLResponse:
 def edit_rule(request: Request, index: int, context: Context, user: Admin) -> HTMLResponse:
     view = draft.load(context)
     if not 0 <= index < len(view.config.rules):
-        page = {"code": 404, "heading": "Rule not found", "needed": None}
-        page["message"] = "There is no such rule in the draft (any more): see the list of rules."
-        return render(request, user, "admin/error.html", page, status=404)
+        return not_found(
+            request,
+            user,
+            "Rule not found",
+            "There is no such rule in the draft (any more): see the list of rules.",
+        )
     return _form(request, user, view, index, form_of(view.config.rules[index]))
 
 

@@ -15,7 +15,7 @@ from web.admin import draft
 from web.admin.deps import Admin, AdminUser, CsrfForm, Viewer
 from web.admin.draft import DraftView, StaleDraft
 from web.admin.pool_forms import read_territory, territory_of, territory_values
-from web.admin.render import flash, render
+from web.admin.render import flash, not_found, nothing_deleted, render
 from web.deps import AppContext, Context
 
 router = APIRouter()
@@ -49,9 +49,12 @@ def new_territory(request: Request, context: Context, user: Admin) -> HTMLRespon
 def edit_territory(request: Request, index: int, context: Context, user: Viewer) -> HTMLResponse:
     view = draft.load(context)
     if not 0 <= index < len(view.config.territories):
-        page = {"code": 404, "heading": "Territory not found", "needed": None}
-        page["message"] = "There is no such territory in the draft (any more)."
-        return render(request, user, "admin/error.html", page, status=404)
+        return not_found(
+            request,
+            user,
+            "Territory not found",
+            "There is no such territory in the draft (any more).",
+        )
     return _form(request, user, view, index, territory_values(view.config.territories[index]))
 
 
@@ -74,13 +77,7 @@ def delete_territory(
     view = draft.load(context)
     found = draft.locate(view.config.territories, form.get("key"), index)
     if draft.revision_of(form) != view.revision or found is None:
-        flash(
-            request,
-            "The draft changed since you opened the page: nothing was deleted. "
-            "Check the list and try again.",
-            "error",
-        )
-        return RedirectResponse(LIST, status_code=303)
+        return nothing_deleted(request, LIST)
     name = view.config.territories[found].name
     used = draft.users_of(view.config, "territory", name)
     data = view.config.dump()
