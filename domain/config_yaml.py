@@ -21,6 +21,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Any
@@ -33,6 +34,7 @@ from domain.config import ConfigError, Problem, RoutingConfig
 from domain.config_checks import validated
 
 SYNTAX = "(yaml)"
+MAX_ALIAS_GROWTH = 10_000  # nodes that aliases may add beyond twice the document's
 DOCUMENT = "(document)"
 _TIME = re.compile(r"^\d{2}:\d{2}(?::\d{2})?$")
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -70,7 +72,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_yaml(text: str, *, check: bool = True) -> RoutingConfig:
+def _load_yaml(text: str, *, check: bool) -> RoutingConfig:
     """The configuration in ``text``; ``ConfigError`` with every problem and its line.
 
     With ``check=False`` only the document's shape is checked, not references between its
@@ -107,6 +109,67 @@ def load_yaml(text: str, *, check: bool = True) -> RoutingConfig:
         return _shaped(data)
     except ConfigError as err:
         raise ConfigError(_placed(root, err.problems)) from None
+
+
+def load_yaml(text: str, *, check: bool = True) -> RoutingConfig:
+    """The configuration in ``text``; ``ConfigError`` with every problem and its line.
+
+    With ``check=False`` only the document's shape is checked, not references between its
+    sections (a draft may be saved half-done; publishing checks everything). A document
+    whose aliases would expand it many times over, one nested beyond the parser's depth,
+    and numbers JSON cannot store (``.nan``, ``.inf``) are problems too, whoever hands
+    the text in (the API, ``leadflow config import``)."""
+    try:
+        _bounded_aliases(text)
+        config = _load_yaml(text, check=check)
+    except RecursionError:
+        raise ConfigError([Problem(location=SYNTAX, message="nested too deep")]) from None
+    found = [
+        Problem(location=where, message="must be a finite number")
+        for where in _non_finite(config.model_dump(by_alias=True), "")
+    ]
+    if found:
+        raise ConfigError(with_lines(text, found))
+    return config
+
+
+def _bounded_aliases(text: str) -> None:
+    """``ConfigError`` when aliases (``*name``) expand the document to more than twice
+    its size: a few hundred bytes of nested aliases would otherwise expand to millions
+    of nodes, and minutes of validation."""
+    if "*" not in text:
+        return
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return  # _load_yaml reports it, with its line
+    sizes: dict[int, int] = {}
+
+    def size(node: Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1  # an alias of its own ancestor counts once
+            children: list[Node] = []
+            if isinstance(node, MappingNode):
+                children = [part for pair in node.value for part in pair]
+            elif isinstance(node, SequenceNode):
+                children = list(node.value)
+            sizes[id(node)] = 1 + sum(size(child) for child in children)
+        return sizes[id(node)]
+
+    expanded = size(root) if root is not None else 0
+    if expanded > 2 * len(sizes) + MAX_ALIAS_GROWTH:
+        message = f"aliases expand the document to {expanded} nodes; write it out instead"
+        raise ConfigError([Problem(location=SYNTAX, message=message, line=1)])
+
+
+def _non_finite(value: Any, where: str) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [where]
+    if isinstance(value, dict):
+        return [w for k, v in value.items() for w in _non_finite(v, f"{where}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [w for i, v in enumerate(value) for w in _non_finite(v, f"{where}[{i}]")]
+    return []
 
 
 def with_lines(text: str, found: list[Problem]) -> list[Problem]:

@@ -480,3 +480,22 @@ def _renamed_rule(config: RoutingConfig, index: int, name: str) -> RoutingConfig
     rules: list[Rule] = list(config.rules)
     rules[index] = rules[index].model_copy(update={"name": name})
     return config.model_copy(update={"rules": rules})
+
+
+def test_a_yaml_alias_bomb_is_refused_by_the_loader_itself() -> None:
+    """Whoever hands the text in (the API, ``leadflow config import``): six levels of ten
+    aliases, a million conditions from a few hundred bytes, are refused at once."""
+    levels = ["x:", "  - &w0 {field: score, op: gt, value: 1}"]
+    levels += [f"  - &w{i} {{all: [{', '.join([f'*w{i - 1}'] * 10)}]}}" for i in range(1, 6)]
+    bomb = "\n".join(
+        [*levels, "rules:", "  - {name: r, when: *w5, assign: {pool: P}}", "fallback: {pool: P}"]
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_yaml(bomb, check=False)
+    assert any("aliases expand" in p.message for p in refused.value.problems)
+    with pytest.raises(ConfigError) as infinite:
+        load_yaml(
+            "pools: [{name: P, members: [{rep: a@x.com, weight: .inf}]}]\nfallback: {pool: P}",
+            check=False,
+        )
+    assert infinite.value.problems

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.config import ConfigError, Problem, RoutingConfig
 from domain.config_checks import problems, validated
-from domain.config_yaml import dump_yaml, with_lines
+from domain.config_yaml import dump_yaml, load_yaml, with_lines
 from store import config as config_store
 from store.routing import implicit_config
 from web.api_models import (
@@ -43,7 +43,6 @@ from web.config_document import (
     YAML_TYPE,
     YAML_TYPES,
     errors,
-    loaded,
     parsed,
     read_document,
     refused,
@@ -172,7 +171,7 @@ async def put_draft(request: Request, context: Context, caller: ApiAdmin) -> Res
     def save() -> DraftSaved:
         try:
             if isinstance(document, str):
-                config = loaded(document, check=False)
+                config = load_yaml(document, check=False)
             else:
                 config = shaped(document)
         except ConfigError as err:
@@ -208,7 +207,7 @@ async def validate(request: Request, context: Context, _auth: ApiViewer) -> Vali
     def check() -> list[Problem]:
         try:
             if text is not None:
-                loaded(text, check=True)
+                load_yaml(text, check=True)
             elif given.config is not None:
                 validated(given.config)
             else:

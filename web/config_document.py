@@ -1,26 +1,22 @@
 """Reading a routing configuration out of a request: JSON (``{"revision", "config"}``
 and the like) or the YAML document itself, bounded in size and time, in nesting and
-numbers (as ``web.submission`` bounds a lead), and in what YAML aliases may expand to;
-and the problems found as the API's ``{"detail": [{"field", "message", "line"}]}``."""
+numbers (as ``web.submission`` bounds a lead; ``domain.config_yaml.load_yaml`` bounds
+what YAML aliases may expand to); and the problems found as the API's
+``{"detail": [{"field", "message", "line"}]}``."""
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
-import yaml
 from fastapi import HTTPException, Request
 from pydantic import ValidationError
-from yaml.nodes import MappingNode, Node, SequenceNode
 
-from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config import Problem, RoutingConfig
 from domain.config_checks import validated
-from domain.config_yaml import load_yaml, with_lines
 from web.submission import IntakeError, parse_json, read_body
 
 CONFIG_MAX_BYTES = 2 * 1024 * 1024  # 1,000 rules take about 300 KB
-MAX_ALIAS_GROWTH = 10_000  # nodes that aliases may add beyond twice the document's
 JSON_TYPE, YAML_TYPE = "application/json", "application/yaml"
 YAML_TYPES = frozenset({YAML_TYPE, "application/x-yaml", "text/yaml", "text/x-yaml"})
 _REVISION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
@@ -61,62 +57,6 @@ async def read_document(request: Request) -> tuple[str | None, Any]:
         return body.decode("utf-8"), None
     except UnicodeDecodeError:
         raise refused(400, "body", "the YAML document must be UTF-8") from None
-
-
-def loaded(text: str, *, check: bool) -> RoutingConfig:
-    """``load_yaml``, with a document nested beyond the parser's depth and numbers that
-    JSON cannot store (``.nan``, ``.inf``; JSON bodies cannot hold them) as problems."""
-    try:
-        _bounded_aliases(text)
-        config = load_yaml(text, check=check)
-    except RecursionError:
-        raise ConfigError([Problem(location="(yaml)", message="nested too deep")]) from None
-    found = [
-        Problem(location=where, message="must be a finite number")
-        for where in _non_finite(config.model_dump(by_alias=True), "")
-    ]
-    if found:
-        raise ConfigError(with_lines(text, found))
-    return config
-
-
-def _bounded_aliases(text: str) -> None:
-    """``ConfigError`` when aliases (``*name``) expand the document to more than twice
-    its size: a few hundred bytes of nested aliases would otherwise expand to millions
-    of nodes, and minutes of validation."""
-    if "*" not in text:
-        return
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return  # load_yaml reports it, with its line
-    sizes: dict[int, int] = {}
-
-    def size(node: Node) -> int:
-        if id(node) not in sizes:
-            sizes[id(node)] = 1  # an alias of its own ancestor counts once
-            children: list[Node] = []
-            if isinstance(node, MappingNode):
-                children = [part for pair in node.value for part in pair]
-            elif isinstance(node, SequenceNode):
-                children = list(node.value)
-            sizes[id(node)] = 1 + sum(size(child) for child in children)
-        return sizes[id(node)]
-
-    expanded = size(root) if root is not None else 0
-    if expanded > 2 * len(sizes) + MAX_ALIAS_GROWTH:
-        message = f"aliases expand the document to {expanded} nodes; write it out instead"
-        raise ConfigError([Problem(location="(yaml)", message=message, line=1)])
-
-
-def _non_finite(value: Any, where: str) -> list[str]:
-    if isinstance(value, float) and not math.isfinite(value):
-        return [where]
-    if isinstance(value, dict):
-        return [w for k, v in value.items() for w in _non_finite(v, f"{where}.{k}".lstrip("."))]
-    if isinstance(value, list):
-        return [w for i, v in enumerate(value) for w in _non_finite(v, f"{where}[{i}]")]
-    return []
 
 
 def shaped(data: Any) -> RoutingConfig:
