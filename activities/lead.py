@@ -26,6 +26,7 @@ from domain.lifecycle import (
     RecordEventInput,
     RecordResubmissionsInput,
 )
+from domain.routing import Router
 from domain.rules import Facts, facts_of
 from domain.scoring import score_lead
 from store import leads as lead_store
@@ -81,11 +82,10 @@ class LeadActivities:
         self._routers = routing_store.RouterCache(default_team)
         self._base_url = base_url
 
-    def _account_of(self, facts: Facts) -> AccountMatch | None:
-        """The CRM account of the lead's company, when a rule may route to its owner."""
-        with self._db.read() as session:
-            router = self._routers.current(session)
-        if not router.wants_account_owner:
+    def _account_of(self, router: Router, facts: Facts) -> AccountMatch | None:
+        """The CRM account of the lead's company, when the rule that takes the lead routes
+        to the account's owner (a CRM call: only then, and never inside a transaction)."""
+        if not router.match(facts)[1].account_owner:
             return None
         try:
             return self._crm.find_account(
@@ -136,7 +136,11 @@ class LeadActivities:
         key = f"{params.idempotency_key}:assigned"
         score = score_lead(params.submission)  # pure: kept out of the write transaction
         facts = facts_of(params.submission, score.score, score.grade)
-        account = self._account_of(facts)  # a CRM call: never inside a transaction
+        with self._db.read() as session:
+            # The version in force now decides this lead, even if one is published while
+            # the account is looked up: the decision records which version it used.
+            router = self._routers.current(session)
+        account = self._account_of(router, facts)
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
@@ -145,7 +149,6 @@ class LeadActivities:
             if kept is not None:
                 return kept
 
-            router = self._routers.current(session)
             owner_email = (
                 rep_store.email_for_crm_owner(session, account.account.owner_id)
                 if account is not None and account.account.owner_id

@@ -5,6 +5,7 @@ processes routing at once on PostgreSQL never share a turn."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from connectors.local import LocalCRM
+from domain.config_yaml import load_yaml
+from store import config as config_store
 from store.db import Database
 from store.models import Lead, Rep
 from tests.conftest import API_TOKEN, Stack, unique_email
@@ -68,7 +72,8 @@ def config_cli(procs: Processes, stack: Stack, name: str, *args: str) -> str:
 
 
 async def routed(stack: Stack, **lead: object) -> dict[str, object]:
-    lead_id = (await stack.submit(email=unique_email("dach"), **lead)).json()["lead_id"]
+    lead.setdefault("email", unique_email("dach"))
+    lead_id = (await stack.submit(**lead)).json()["lead_id"]
     body = await stack.wait_for(lead_id)
     assert body["routing"] is not None, body
     return body
@@ -141,3 +146,34 @@ def test_two_workers_routing_at_once_keep_strict_rotation(
     # Both workers took part: each logs the leads it routed.
     for worker in (first, second):
         assert "routed" in worker.log.read_text(), f"{worker.name} routed no lead"
+
+
+ACCOUNTS = BASE.replace(
+    "rules: []",
+    """rules:
+  - name: Existing accounts
+    when: {field: company, op: not_empty}
+    assign:
+      account_owner: true
+      else: {pool: Inbound}""",
+).replace(
+    "{email: jordan.lee@example.com, name: Jordan Lee}",
+    "{email: jordan.lee@example.com, name: Jordan Lee, crm_owner_id: local-owner-2}",
+)
+
+
+async def test_a_lead_of_a_known_account_goes_to_the_accounts_owner(stack: Stack) -> None:
+    LocalCRM(stack.db).upsert_account("Globex Corporation", "globex.example", "local-owner-2")
+    with stack.db.session() as session:
+        config_store.save_draft(session, load_yaml(ACCOUNTS), "test", None)
+        config_store.publish(session, "test")
+    by_domain = await routed(stack, email=f"{uuid.uuid4().hex[:8]}@globex.example", company="X")
+    assert by_domain["owner"]["email"] == "jordan.lee@example.com"  # type: ignore[index]
+    account = by_domain["routing"]["explanation"]["account"]  # type: ignore[index]
+    assert account["owner"] == "jordan.lee@example.com" and "email domain" in account["name"]
+    by_name = await routed(stack, company="GLOBEX corp.")
+    assert by_name["owner"]["email"] == "jordan.lee@example.com"  # type: ignore[index]
+    stranger = await routed(stack, company="Initrode")
+    explanation = stranger["routing"]["explanation"]  # type: ignore[index]
+    assert explanation["account"]["fell_through"] == "no matching account"
+    assert stranger["routing"]["pool"] == "Inbound"  # type: ignore[index]
