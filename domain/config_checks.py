@@ -1,19 +1,23 @@
 """Checks of a whole configuration document that its shape alone does not catch:
 references between sections, duplicates, empty pools, unreachable rules, overlapping
-territories; and ``validated``, which runs the shape and these checks together and
+territories, scoring rules that test the score itself, grades and thresholds a score can
+never reach; and ``validated``, which runs the shape and these checks together and
 reports every problem with its location."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from domain.config import (
     NUMERIC_FIELDS,
+    SCORE_FIELDS,
     AllOf,
     AnyOf,
     Assign,
+    Condition,
     ConfigError,
     Op,
     Problem,
@@ -108,7 +112,106 @@ def problems(config: RoutingConfig) -> list[Problem]:
     check_assign(config.fallback, "fallback")
     if config.fallback.account_owner:
         add("fallback", "the fallback must be a pool or a rep")
+
+    for i, pool in enumerate(config.pools):
+        days: dict[Any, int] = {}
+        for j, day in enumerate(pool.holidays):
+            if day in days:
+                add(
+                    f"pools[{i}].holidays[{j}]",
+                    f"{day.isoformat()} is listed twice (also holidays[{days[day]}])",
+                )
+            days.setdefault(day, j)
+
+    grades = [g.name.casefold() for g in config.scoring.grades]
+    for i, rule in enumerate(config.rules):
+        if rule.when is None:
+            continue
+        for cond, where in _conditions_at(rule.when, f"rules[{i}].when"):
+            if cond.field != "grade" or cond.op not in (Op.eq, Op.ne, Op.in_, Op.not_in):
+                continue
+            values = cond.value if isinstance(cond.value, list) else [cond.value]
+            for value in values:
+                if str(value).casefold() not in grades:
+                    add(
+                        f"{where}.value",
+                        f"unknown grade {value!r} (the grades of scoring: "
+                        f"{', '.join(g.name for g in config.scoring.grades)})",
+                    )
+    found.extend(_scoring_problems(config, territories))
+    if config.handoff.pool is not None and config.handoff.pool not in pools:
+        add("handoff.pool", f"unknown pool {config.handoff.pool!r}")
     return found
+
+
+def _scoring_problems(config: RoutingConfig, territories: dict[str, Territory]) -> list[Problem]:
+    """What is wrong with the scoring model and the nurture threshold that depends on it."""
+    found: list[Problem] = []
+
+    def add(location: str, message: str) -> None:
+        found.append(Problem(location=location, message=message))
+
+    scoring = config.scoring
+    names: dict[str, int] = {}
+    for i, rule in enumerate(scoring.rules):
+        where = f"scoring.rules[{i}]"
+        key = rule.name.casefold()
+        if key in names:
+            add(where, f"duplicate name {rule.name!r} (also scoring.rules[{names[key]}])")
+        names.setdefault(key, i)
+        for cond, at in _conditions_at(rule.when, f"{where}.when"):
+            if cond.field in SCORE_FIELDS:
+                add(
+                    f"{at}.field",
+                    f"a scoring rule cannot test {cond.field}: it is what scoring computes "
+                    "(use it in routing rules)",
+                )
+            elif cond.op is Op.in_territory and cond.value not in territories:
+                add(f"{at}.value", f"unknown territory {cond.value!r}")
+            elif cond.field in NUMERIC_FIELDS and cond.op in (Op.contains, Op.regex):
+                add(f"{at}.op", f"{cond.op.value} does not apply to the number {cond.field}")
+    grade_names: dict[str, int] = {}
+    minimums: dict[int, int] = {}
+    for i, grade in enumerate(scoring.grades):
+        where = f"scoring.grades[{i}]"
+        key = grade.name.casefold()
+        if key in grade_names:
+            add(
+                f"{where}.name", f"duplicate grade {grade.name!r} (also grades[{grade_names[key]}])"
+            )
+        grade_names.setdefault(key, i)
+        if grade.min_score in minimums:
+            add(
+                f"{where}.min_score",
+                f"grades[{minimums[grade.min_score]}] starts at {grade.min_score} too: "
+                "give each grade its own min_score",
+            )
+        minimums.setdefault(grade.min_score, i)
+        if grade.min_score > scoring.max_score:
+            add(
+                f"{where}.min_score",
+                f"grade {grade.name!r} can never be reached: scores stop at max_score "
+                f"{scoring.max_score}",
+            )
+    if config.nurture.recycle_score > scoring.max_score:
+        add(
+            "nurture.recycle_score",
+            f"{config.nurture.recycle_score} can never be reached: scores stop at "
+            f"scoring.max_score {scoring.max_score}",
+        )
+    return found
+
+
+def _conditions_at(node: When, where: str) -> Iterator[tuple[Condition, str]]:
+    """Each condition of ``node`` with its location."""
+    if isinstance(node, AllOf):
+        for k, child in enumerate(node.all):
+            yield from _conditions_at(child, f"{where}.all[{k}]")
+    elif isinstance(node, AnyOf):
+        for k, child in enumerate(node.any):
+            yield from _conditions_at(child, f"{where}.any[{k}]")
+    else:
+        yield node, where
 
 
 def _overlap(used: list[Territory]) -> str | None:

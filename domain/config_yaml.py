@@ -369,8 +369,9 @@ def _pruned(value: Any) -> Any:
 
 
 def _readable(data: dict[str, Any]) -> dict[str, Any]:
-    """Times as HH:MM (seconds only when set), the days of a period as dates, and the small
-    mappings on one line each: a condition, a member, an action, working hours, a period."""
+    """Times as HH:MM (seconds only when set), the days of a period and holidays as dates,
+    and the small mappings on one line each: a condition, a member, an action, working
+    hours, a period, an SLA, a grade, an onboarding task."""
     for rep in data.get("reps", []):
         hours = rep.get("working_hours")
         if hours:
@@ -386,15 +387,25 @@ def _readable(data: dict[str, Any]) -> dict[str, Any]:
     for pool in data.get("pools", []):
         if "members" in pool:
             pool["members"] = [_Flow(member) for member in pool["members"]]
-        for key in ("fallback", "on_return"):
+        for key in ("fallback", "on_return", "sla"):
             if key in pool:
                 pool[key] = _Flow(pool[key])
+        if "holidays" in pool:
+            pool["holidays"] = [date.fromisoformat(day) for day in pool["holidays"]]
     for rule in data.get("rules", []):
         if "when" in rule:
             rule["when"] = _flow_when(rule["when"])
         rule["assign"] = _Flow(rule["assign"])
     if "fallback" in data:
         data["fallback"] = _Flow(data["fallback"])
+    scoring = data.get("scoring", {})
+    for rule in scoring.get("rules", []):
+        rule["when"] = _flow_when(rule["when"])
+    if "grades" in scoring:
+        scoring["grades"] = [_Flow(grade) for grade in scoring["grades"]]
+    handoff = data.get("handoff", {})
+    if "onboarding_tasks" in handoff:
+        handoff["onboarding_tasks"] = [_Flow(task) for task in handoff["onboarding_tasks"]]
     return data
 
 

@@ -24,7 +24,25 @@ import pycountry
 from domain.config import NUMERIC_FIELDS, AllOf, AnyOf, Condition, Op, Rule, Territory, When
 from domain.geo import country_code
 from domain.lead import LeadSubmission
-from domain.scoring import FREEMAIL
+
+# Free-mail domains: the ``free_mail`` fact of a lead (and its scoring penalty).
+FREEMAIL = [
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "aol.com",
+    "icloud.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.de",
+    "mail.com",
+    "yandex.ru",
+    "web.de",
+]
 
 Facts = dict[str, Any]
 Test = Callable[[Facts], bool]

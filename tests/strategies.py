@@ -12,6 +12,8 @@ from domain.config import (
     AnyOf,
     Assign,
     Condition,
+    EngagementConfig,
+    GradeConfig,
     Member,
     Op,
     Period,
@@ -19,6 +21,8 @@ from domain.config import (
     PoolFallback,
     RepConfig,
     Rule,
+    ScoringConfig,
+    ScoringRule,
     Strategy,
     Territory,
     Weekday,
@@ -320,3 +324,55 @@ routing_leads = st.builds(
 )
 scores = st.none() | st.integers(min_value=0, max_value=100)
 grades = st.none() | st.sampled_from(["hot", "warm", "cold"])
+
+
+# ----------------------------------------------------------------- scoring, business hours
+# For tests/test_scoring.py and tests/test_business_hours.py.
+
+
+def _tests_no_score(node: When) -> bool:
+    if isinstance(node, AllOf | AnyOf):
+        return all(_tests_no_score(c) for c in (node.all if isinstance(node, AllOf) else node.any))
+    return node.field not in ("score", "grade")
+
+
+# Whole seconds from one second to ten years: what a ``Duration`` field holds.
+durations = st.integers(min_value=1, max_value=3650 * 86400).map(lambda s: timedelta(seconds=s))
+# Up to a few weeks of working time, in minutes or seconds.
+working_durations = st.integers(min_value=0, max_value=21 * 86400).map(
+    lambda s: timedelta(seconds=s)
+)
+ENGAGEMENT_KINDS = ("email_opened", "link_clicked", "page_visited", "meeting_requested", "other")
+engagement_events = st.lists(
+    st.tuples(st.sampled_from(ENGAGEMENT_KINDS), moments), min_size=0, max_size=8
+)
+holiday_lists = st.lists(st.dates(min_value=FIRST_DAY, max_value=LAST_DAY), max_size=10)
+
+
+@st.composite
+def scoring_configs(draw: st.DrawFn) -> ScoringConfig:
+    """A scoring model of generated rules (never testing the score or grade), grades
+    whose lowest starts at 0, and a half-life of an hour to a year."""
+    count = draw(st.integers(min_value=0, max_value=10))
+    rules = [
+        ScoringRule(
+            name=f"rule {i}",
+            points=draw(st.integers(min_value=-100, max_value=100).filter(bool)),
+            when=draw(whens.filter(_tests_no_score)),
+        )
+        for i in range(count)
+    ]
+    max_score = draw(st.integers(min_value=1, max_value=1000))
+    minimums = draw(
+        st.lists(st.integers(min_value=1, max_value=max_score), max_size=4, unique=True)
+    )
+    grades = [GradeConfig(name=f"g{m}", min_score=m) for m in [0, *minimums]]
+    return ScoringConfig(
+        rules=rules,
+        engagement=EngagementConfig(
+            half_life=timedelta(seconds=draw(st.integers(3600, 365 * 86400))),
+            other_points=draw(st.integers(min_value=-100, max_value=100)),
+        ),
+        grades=draw(st.permutations(grades)),
+        max_score=max_score,
+    )

@@ -111,7 +111,16 @@ def test_yaml_reads_values_as_written_and_exports_them_quoted_where_needed() -> 
 def test_yaml_export_is_readable_and_in_document_order() -> None:
     exported = dump_yaml(load_yaml(DEMO))
     top = [line for line in exported.splitlines() if line and not line.startswith(" ")]
-    assert top == ["reps:", "pools:", "territories:", "rules:", "fallback: {pool: Inbound}"]
+    assert top == [
+        "reps:",
+        "pools:",
+        "territories:",
+        "rules:",
+        "fallback: {pool: Inbound}",
+        "scoring:",
+        "nurture:",
+        "handoff:",
+    ]
     assert "null" not in exported and "[]" not in exported
     assert "    when: {field: source, op: eq, value: partner}\n" in exported
     assert "      - {rep: avery.park@example.com, weight: 2}\n" in exported

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from domain.intake import FirstPosts, FloodPolicy, IntakeCounts, admit
 from domain.lead import LeadSubmission, lead_key, normalize_email
-from domain.scoring import DEFAULT_MODEL, decay, score_lead
+from domain.scoring import DEFAULT_MODEL, Engagement, decay, score_lead
 from tests.strategies import emails, submissions
 
 SECRET = b"test installation secret"
@@ -67,10 +67,12 @@ def test_score_is_bounded_and_graded(lead: LeadSubmission) -> None:
     assert result.score == max(0, min(100, round(sum(p.points for p in result.parts))))
 
 
-@given(submissions, st.floats(min_value=0, max_value=365))
-def test_engagement_only_decays(lead: LeadSubmission, age: float) -> None:
-    fresh = score_lead(lead)
-    aged = score_lead(lead, engagement_age_days=age)
+@given(submissions, st.floats(min_value=0, max_value=365), st.floats(min_value=0, max_value=100))
+def test_engagement_only_decays(lead: LeadSubmission, age: float, points: float) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    engaged = Engagement(points=points, at=at)
+    fresh = score_lead(lead, engagement=engaged, now=at)
+    aged = score_lead(lead, engagement=engaged, now=at + timedelta(days=age))
     assert aged.fit == fresh.fit
     assert aged.engagement <= fresh.engagement
 

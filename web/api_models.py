@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from domain.config import Problem
 from domain.lead import AT_INTAKE, LeadSubmission
 from domain.routing_review import PoolFairness, Replay, RepRef
+from domain.scoring import ScoreResult
 
 MAX_INT = 2**31 - 1  # an INTEGER column's largest value
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
@@ -145,6 +146,11 @@ class Simulated(BaseModel):
     fallback: bool
     reason: str
     explanation: dict[str, Any]
+    scoring: ScoreResult | None = Field(
+        None,
+        description="the score explained: fit and engagement points, and each rule's part "
+        "with its reason (the configuration's scoring model)",
+    )
 
 
 class ReplayIn(BaseModel):

@@ -112,8 +112,6 @@ def simulate_lead(context: AppContext, body: SimulateIn) -> Simulated:
     """Score and route ``body.lead`` as ``POST /api/v1/simulate`` does (also the admin's
     simulate page); ``ConfigError`` when the draft is asked for and has problems."""
     lead = body.lead
-    score = score_lead(lead)
-    facts = facts_of(lead, score.score, score.grade)
     now = body.at or utcnow()
     with context.db.read() as session:  # a read session: nothing it does is committed
         revision: int | None = None
@@ -123,6 +121,10 @@ def simulate_lead(context: AppContext, body: SimulateIn) -> Simulated:
         else:
             version, config = in_force(session, context)
             router = Router.build(config, version)
+        # Scored with the scoring model of the configuration it is routed under.
+        config = router.config
+        score = score_lead(lead, config.scoring, territories=config.territories)
+        facts = facts_of(lead, score.score, score.grade)
         owner, account, note = _account(context, session, router, facts)
         stored = config_store.pool_states(session, list(router.pools))
         snapshot = RoutingSnapshot(
@@ -152,6 +154,7 @@ def simulate_lead(context: AppContext, body: SimulateIn) -> Simulated:
         fallback=decision.fallback,
         reason=decision.reason,
         explanation=explanation,
+        scoring=score,
     )
 
 

@@ -1,7 +1,7 @@
-"""The simulate page: a lead typed into a form (or pasted as JSON) routed under the
-published configuration or the draft, with the full explanation. It goes through the
-same code as ``POST /api/v1/simulate`` (``web.api_routing.simulate_lead``) and stores
-nothing."""
+"""The simulate page: a lead typed into a form (or pasted as JSON) scored and routed under
+the published configuration or the draft, with the full explanation: each part of the
+score and why, then the routing decision. It goes through the same code as ``POST
+/api/v1/simulate`` (``web.api_routing.simulate_lead``) and stores nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from domain.config import ConfigError
+from domain.scoring import Category, ScoreResult
 from domain.users import Role
 from web.admin import nav
 from web.admin.deps import CsrfForm, Viewer
@@ -86,12 +87,31 @@ async def simulate(
         return render(request, user, "admin/simulate.html", page, status=422)
     names = {result.rep.email: result.rep.name} if result.rep is not None else {}
     decision = result.model_dump(mode="json")
-    return render(
-        request,
-        user,
-        "admin/simulate.html",
-        _page(values, result=result, routing=routing_view(decision, names)),
+    page = _page(
+        values,
+        result=result,
+        routing=routing_view(decision, names),
+        score_parts=_score_parts(result.scoring),
     )
+    return render(request, user, "admin/simulate.html", page)
+
+
+def _score_parts(scoring: ScoreResult | None) -> list[dict[str, str]]:
+    """Each part of the score as a row: its points with their sign, why, and the rule."""
+    rows = []
+    for part in scoring.parts if scoring is not None else []:
+        points = round(part.points)
+        signed = f"+{points}" if points > 0 else f"\u2212{-points}" if points < 0 else "0"
+        why = part.reason.removeprefix(f"{signed} ") or part.rule
+        rows.append(
+            {
+                "points": signed,
+                "sign": "up" if points > 0 else "down" if points < 0 else "",
+                "why": why,
+                "rule": part.rule if part.category is Category.fit else "engagement",
+            }
+        )
+    return rows
 
 
 def _lead_of(values: dict[str, str], errors: dict[str, str]) -> dict[str, Any] | None:
