@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from domain.accounts import AccountMatch
-from domain.crm import CrmLeadData, CrmLeadRef
+from domain.crm import Conversion, CrmLeadData, CrmLeadRef, CrmTask, DealWon, LeadStatus
 
 
 class ConnectorError(Exception):
@@ -56,7 +56,9 @@ class InvalidRecord(PermanentError):
 
 class CRM(Protocol):
     """What Leadflow needs from a CRM. Calls are synchronous; activities run them on the
-    worker's thread pool."""
+    worker's thread pool. Every write is idempotent: an activity is retried after a
+    timeout or a killed worker, possibly after the write went through, so a repeated call
+    must leave the CRM as one call would."""
 
     name: str
 
@@ -80,6 +82,32 @@ class CRM(Protocol):
         """The existing account a lead belongs to: by email or website domain first
         (never a free-mail domain), then by normalised company name with a fuzzy
         threshold (``domain.accounts.best_match``); None when there is none."""
+        ...
+
+    def set_status(self, crm_id: str, status: LeadStatus, reason: str | None) -> None:
+        """Set the lead's status and status reason (``None`` clears the reason); setting
+        the same values again changes nothing. ``converted`` is set by ``convert_lead``
+        only, and a converted lead's status no longer changes: both raise
+        ``InvalidRecord``, as does a ``crm_id`` the CRM does not have."""
+        ...
+
+    def set_nurture(self, crm_id: str, member: bool, list_name: str) -> None:
+        """Add the lead to the nurture list ``list_name`` (``member``) or remove it. Adding
+        a member or removing a non-member changes nothing; the lead's other lists are
+        kept. ``InvalidRecord`` when the CRM has no lead ``crm_id``."""
+        ...
+
+    def create_task(self, task: CrmTask, idempotency_key: str) -> str:
+        """Create a follow-up task on the lead ``task.crm_id``; its CRM id. A repeated call
+        with the same ``idempotency_key`` creates nothing and returns the first task's id
+        (the first call's content stands). ``InvalidRecord`` when the lead is missing."""
+        ...
+
+    def convert_lead(self, crm_id: str, deal: DealWon, idempotency_key: str) -> Conversion:
+        """Convert the won lead into an account, a contact and a deal, and mark it
+        ``converted``. A lead converts once: converting it again, with any key or deal,
+        creates nothing and returns the first conversion with ``created`` False.
+        ``InvalidRecord`` when the lead is missing."""
         ...
 
     def ping(self) -> None:

@@ -1,5 +1,7 @@
 """The embedded local CRM: lead records in the app database, for development and demos.
-It behaves like a CRM that dedupes leads by email."""
+It behaves like a CRM that dedupes leads by email and converts a lead once, into an
+account, a contact and a deal; a converted lead's status no longer changes (as in
+Salesforce)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connectors.base import InvalidRecord
-from domain.accounts import Account, AccountMatch, best_match
-from domain.crm import CrmLeadData, CrmLeadRef
+from domain.accounts import Account, AccountMatch, best_match, normalize_company
+from domain.crm import Conversion, CrmLeadData, CrmLeadRef, CrmTask, DealWon, LeadStatus
+from domain.rules import FREEMAIL_DOMAINS
 from store.db import Database
-from store.models import CrmAccount, CrmRecord, utcnow
+from store.models import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow, utcnow
 
 # Accounts of the demo, so that the demo configuration's account-owner rule has owners to
 # find: (name, domain, owner's CRM id as in config/demo.yaml).
@@ -82,6 +86,120 @@ class LocalCRM:
                 **record.fields,
             )
 
+    def set_status(self, crm_id: str, status: LeadStatus, reason: str | None) -> None:
+        with self._db.session() as session:
+            record = _record(session, crm_id)
+            if record.status == LeadStatus.converted:
+                if status is LeadStatus.converted:
+                    return
+                raise InvalidRecord(f"lead {crm_id} is converted: its status cannot change")
+            if status is LeadStatus.converted:
+                raise InvalidRecord(f"lead {crm_id}: a lead is converted by conversion only")
+            if (record.status, record.status_reason) != (status.value, reason):
+                record.status = status.value
+                record.status_reason = reason
+                record.updated_at = utcnow()
+
+    def set_nurture(self, crm_id: str, member: bool, list_name: str) -> None:
+        if not list_name.strip():
+            raise InvalidRecord("a nurture list needs a name")
+        with self._db.session() as session:
+            record = _record(session, crm_id)
+            lists = list(record.nurture_lists or [])
+            if member == (list_name in lists):
+                return
+            # A new list object: SQLAlchemy sees a JSON column change by assignment only.
+            record.nurture_lists = (
+                [*lists, list_name] if member else [n for n in lists if n != list_name]
+            )
+            record.updated_at = utcnow()
+
+    def create_task(self, task: CrmTask, idempotency_key: str) -> str:
+        if not 0 < len(task.subject) <= MAX_SUBJECT:
+            raise InvalidRecord(f"a task subject has 1 to {MAX_SUBJECT} characters")
+        try:
+            with self._db.session() as session:
+                existing = _task_id(session, idempotency_key)
+                if existing is not None:
+                    return existing
+                _record(session, task.crm_id)
+                row = CrmTaskRow(
+                    id=_new_id("LT"),
+                    crm_lead_id=task.crm_id,
+                    owner_id=task.owner_id,
+                    subject=task.subject,
+                    due=task.due,
+                    description=task.description,
+                    idempotency_key=idempotency_key,
+                )
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            # A concurrent call with the same key created the task first (PostgreSQL).
+            with self._db.read() as session:
+                found = _task_id(session, idempotency_key)
+            if found is None:
+                raise
+            return found
+
+    def convert_lead(self, crm_id: str, deal: DealWon, idempotency_key: str) -> Conversion:  # noqa: ARG002
+        # A lead converts once (one crm_conversions row per lead), so the lead is the
+        # natural key and the idempotency key is not needed.
+        if not 0 < len(deal.name) <= MAX_SUBJECT:
+            raise InvalidRecord(f"a deal name has 1 to {MAX_SUBJECT} characters")
+        if not (len(deal.currency) == 3 and deal.currency.isalpha()):
+            raise InvalidRecord(f"{deal.currency!r} is not an ISO 4217 currency code")
+        if not deal.amount.is_finite() or deal.amount < 0 or len(str(deal.amount)) > 40:
+            raise InvalidRecord(f"invalid deal amount {deal.amount}")
+        return self._convert(crm_id, deal, race_retry=True)
+
+    def _convert(self, crm_id: str, deal: DealWon, *, race_retry: bool) -> Conversion:
+        try:
+            with self._db.session() as session:
+                # Locked, so a concurrent conversion of this lead waits here and then
+                # finds this one's row.
+                record = _record(session, crm_id)
+                done = session.scalars(
+                    select(CrmConversion).where(CrmConversion.crm_lead_id == crm_id)
+                ).first()
+                if done is not None:
+                    return Conversion(
+                        account_id=done.account_id,
+                        contact_id=done.contact_id,
+                        deal_id=done.deal_id,
+                        created=False,
+                    )
+                owner_id = deal.owner_id or record.owner_id
+                row = CrmConversion(
+                    crm_lead_id=crm_id,
+                    account_id=_account_for(session, record, owner_id).id,
+                    contact_id=_new_id("LN"),
+                    deal_id=_new_id("LD"),
+                    deal_name=deal.name,
+                    amount=str(deal.amount),
+                    currency=deal.currency.upper(),
+                    close_date=deal.close_date,
+                    owner_id=owner_id,
+                )
+                session.add(row)
+                record.status = LeadStatus.converted.value
+                record.status_reason = None
+                record.updated_at = utcnow()
+                session.flush()
+                return Conversion(
+                    account_id=row.account_id,
+                    contact_id=row.contact_id,
+                    deal_id=row.deal_id,
+                    created=True,
+                )
+        except IntegrityError:
+            # A concurrent conversion of this lead, or of another lead of the same new
+            # company, committed first: once more, which now finds its row.
+            if not race_retry:
+                raise
+            return self._convert(crm_id, deal, race_retry=False)
+
     def find_account(
         self,
         *,
@@ -129,3 +247,48 @@ class LocalCRM:
         for name, domain, owner_id in DEMO_ACCOUNTS:
             self.upsert_account(name, domain, owner_id)
         return len(DEMO_ACCOUNTS)
+
+
+# Salesforce's limit for a task's subject and an opportunity's name is shorter (255/120);
+# ours is the column's.
+MAX_SUBJECT = 255
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12].upper()}"
+
+
+def _record(session: Session, crm_id: str) -> CrmRecord:
+    """The lead ``crm_id``, locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite has one writer at a time), so that writes to one lead do not
+    overwrite each other; ``InvalidRecord`` when there is none."""
+    record = session.get(CrmRecord, crm_id, with_for_update=True)
+    if record is None:
+        raise InvalidRecord(f"the local CRM has no lead {crm_id!r}")
+    return record
+
+
+def _task_id(session: Session, idempotency_key: str) -> str | None:
+    return session.scalars(
+        select(CrmTaskRow.id).where(CrmTaskRow.idempotency_key == idempotency_key)
+    ).first()
+
+
+def _account_for(session: Session, record: CrmRecord, owner_id: str | None) -> CrmAccount:
+    """The account a converted lead joins: the one named as its company (legal forms and
+    case aside), else a new one owned by ``owner_id``, named after the company (or the
+    person's email when the lead names no company) with its email domain."""
+    company = str(record.fields.get("company") or record.email)[:200]
+    wanted = normalize_company(company)
+    for account in session.scalars(select(CrmAccount)):
+        if normalize_company(account.name) == wanted:
+            return account
+    email_domain = record.email.rpartition("@")[2].casefold()
+    account = CrmAccount(
+        id=_new_id("LA"),
+        name=company,
+        domain=None if email_domain in FREEMAIL_DOMAINS else email_domain,
+        owner_id=owner_id,
+    )
+    session.add(account)
+    return account

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
 from pydantic import BaseModel, Field
 
 
@@ -33,4 +37,45 @@ class CrmLeadRef(BaseModel):
     crm: str
     crm_id: str
     owner_id: str | None
+    created: bool
+
+
+class LeadStatus(StrEnum):
+    """A lead's status in the CRM (Salesforce's lead ``Status`` picklist, in our words)."""
+
+    open = "open"
+    working = "working"
+    nurturing = "nurturing"
+    qualified = "qualified"
+    disqualified = "disqualified"
+    converted = "converted"
+
+
+class CrmTask(BaseModel):
+    """A follow-up task on a lead (``crm_id``), assigned to ``owner_id`` (a CRM user id)."""
+
+    crm_id: str
+    owner_id: str | None
+    subject: str
+    due: date
+    description: str | None = None
+
+
+class DealWon(BaseModel):
+    """The deal a won lead is converted with."""
+
+    name: str
+    amount: Decimal
+    currency: str
+    close_date: date
+    owner_id: str | None = None
+
+
+class Conversion(BaseModel):
+    """The records a lead conversion produced. ``created`` is False when the lead had been
+    converted before: these are then the first conversion's records."""
+
+    account_id: str
+    contact_id: str
+    deal_id: str
     created: bool

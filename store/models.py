@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -100,6 +101,8 @@ class Lead(Base):
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The routing decision with its explanation and the lead's facts at decision time.
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The steps that failed for good: ``{step, error, message, at}`` each.
+    attention: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -135,7 +138,8 @@ class LeadEvent(Base):
 
 
 class CrmRecord(Base):
-    """A lead record of the embedded local CRM."""
+    """A lead record of the embedded local CRM. ``status`` is a ``domain.crm.LeadStatus``
+    value; ``nurture_lists`` names the nurture lists the lead is on."""
 
     __tablename__ = "crm_records"
 
@@ -144,6 +148,9 @@ class CrmRecord(Base):
     owner_id: Mapped[str | None] = mapped_column(String(100))
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     leadflow_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    nurture_lists: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -160,14 +167,53 @@ class CrmAccount(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CrmTaskRow(Base):
+    """A follow-up task on a lead of the embedded local CRM; ``idempotency_key`` makes a
+    retried create leave one task."""
+
+    __tablename__ = "crm_tasks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    crm_lead_id: Mapped[str] = mapped_column(ForeignKey("crm_records.id"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(255))
+    due: Mapped[date] = mapped_column(Date)
+    description: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmConversion(Base):
+    """A won lead of the embedded local CRM converted into an account, a contact and a
+    deal. One per lead (``crm_lead_id`` is unique), so a second conversion cannot happen.
+    ``amount`` is the deal's decimal amount as text (exact on every backend)."""
+
+    __tablename__ = "crm_conversions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    crm_lead_id: Mapped[str] = mapped_column(ForeignKey("crm_records.id"), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("crm_accounts.id"))
+    contact_id: Mapped[str] = mapped_column(String(40))
+    deal_id: Mapped[str] = mapped_column(String(40))
+    deal_name: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    close_date: Mapped[date] = mapped_column(Date)
+    owner_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Notification(Base):
-    """A message of the offline notifier, shown in the /inbox page."""
+    """A message of the offline notifier, shown in the /inbox page. ``rep_id`` is the rep
+    it went to, if a rep; ``recipient`` the address it went to: an email, or a channel's
+    name for announcements."""
 
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
+    recipient: Mapped[str | None] = mapped_column(String(320))
     lead_id: Mapped[str | None] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(Text)
