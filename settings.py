@@ -137,6 +137,13 @@ class Settings(BaseSettings):
         description="Start-to-close timeout of one lifecycle step; a step lost with a "
         "crashed worker is retried after it",
     )
+    step_give_up_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="A lifecycle step that keeps failing transiently (CRM or database "
+        "down) gives up after this long and parks the lead as needs attention; an "
+        "admin's retry resumes it",
+    )
     lifecycle_history_events_limit: int = Field(
         2_000,
         ge=50,

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
 from bots.notifier import Notifier, OfflineNotifier
 from connectors.base import CRM
@@ -18,6 +19,7 @@ from connectors.local import LocalCRM
 from settings import CrmBackend, Settings
 from store.db import Database
 from workflows.client import make_client
+from workflows.handoff import HandoffWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
 
 log = logging.getLogger("leadflow.worker")
@@ -50,17 +52,18 @@ def build_worker(
     notifier: Notifier | None = None,
 ) -> Worker:
     """A worker for the lead lifecycle. Tests pass their own task queue and fakes."""
+    crm = crm or make_crm(settings, db)
+    notifier = notifier or OfflineNotifier(db)
     acts = LeadActivities(
-        db,
-        crm or make_crm(settings, db),
-        notifier or OfflineNotifier(db),
-        default_team=settings.default_team,
-        base_url=settings.base_url,
+        db, crm, notifier, default_team=settings.default_team, base_url=settings.base_url
+    )
+    life = HandoffActivities(  # the lifecycle's activities and the hand-off's
+        db, crm, notifier, default_team=settings.default_team, base_url=settings.base_url
     )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[LeadLifecycleWorkflow],
+        workflows=[LeadLifecycleWorkflow, HandoffWorkflow],
         workflow_runner=SANDBOX,
         activities=[
             acts.assign_lead,
@@ -68,6 +71,15 @@ def build_worker(
             acts.notify_owner,
             acts.record_resubmissions,
             acts.record_event,
+            life.reroute_lead,
+            life.change_stage,
+            life.update_crm,
+            life.record_engagement,
+            life.remind,
+            life.convert_lead,
+            life.choose_account_manager,
+            life.create_onboarding_tasks,
+            life.announce_win,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

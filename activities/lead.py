@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified, to_application_error
 from bots.blocks.lead import new_lead_blocks, new_lead_text
@@ -14,7 +15,7 @@ from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData
-from domain.lead import EventType, LeadSubmission, Owner, Stage
+from domain.lead import EventType, LeadSubmission, Owner, Stage, workflow_id_for
 from domain.lifecycle import (
     AssignLeadInput,
     Assignment,
@@ -26,7 +27,8 @@ from domain.lifecycle import (
     RecordEventInput,
     RecordResubmissionsInput,
 )
-from domain.routing import Router
+from domain.lifecycle_plan import assignment_timers, queue_timer
+from domain.routing import Router, RoutingDecision
 from domain.rules import Facts, facts_of
 from domain.scoring import score_lead
 from store import leads as lead_store
@@ -134,13 +136,16 @@ class LeadActivities:
         decision already taken instead of taking another round-robin turn, and a lead that
         already has an owner is not routed again (see ``_assignment_kept``)."""
         key = f"{params.idempotency_key}:assigned"
-        score = score_lead(params.submission)  # pure: kept out of the write transaction
-        facts = facts_of(params.submission, score.score, score.grade)
         with self._db.read() as session:
             # The version in force now decides this lead, even if one is published while
             # the account is looked up: the decision records which version it used.
             router = self._routers.current(session)
-        account = self._account_of(router, facts)
+        # Pure: kept out of the write transaction.
+        score = score_lead(
+            params.submission, router.config.scoring, territories=router.config.territories
+        )
+        facts = facts_of(params.submission, score.score, score.grade)
+        account = None if params.owner_email else self._account_of(router, facts)
         with self._db.session() as session:
             done = lead_store.event_recorded(session, key)
             if done is not None:
@@ -149,24 +154,27 @@ class LeadActivities:
             if kept is not None:
                 return kept
 
-            owner_email = (
-                rep_store.email_for_crm_owner(session, account.account.owner_id)
-                if account is not None and account.account.owner_id
-                else None
-            )
-            decision = routing_store.decide(
-                session,
-                router,
-                facts,
-                utcnow(),
-                seed=params.lead_id,
-                account_owner=owner_email,
-                account=(
-                    f"{account.account.name} (by {account.by}, {account.similarity:g}%)"
-                    if account is not None
+            if params.owner_email is not None:
+                decision = _entered_by(session, router, params.owner_email)
+            else:
+                owner_email = (
+                    rep_store.email_for_crm_owner(session, account.account.owner_id)
+                    if account is not None and account.account.owner_id
                     else None
-                ),
-            )
+                )
+                decision = routing_store.decide(
+                    session,
+                    router,
+                    facts,
+                    utcnow(),
+                    seed=params.lead_id,
+                    account_owner=owner_email,
+                    account=(
+                        f"{account.account.name} (by {account.by}, {account.similarity:g}%)"
+                        if account is not None
+                        else None
+                    ),
+                )
             now = utcnow()
             lead = lead_store.get_lead(session, params.lead_id)
             if lead is None:
@@ -191,7 +199,22 @@ class LeadActivities:
             lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
             lead.assigned_at = now if decision.owner else None
             lead.stage = (Stage.assigned if decision.owner else Stage.scored).value
-            assignment = Assignment(score=score, decision=decision)
+            assignment = Assignment(
+                score=score,
+                decision=decision,
+                timers=(
+                    assignment_timers(
+                        router.config,
+                        router.version,
+                        pool=decision.pool,
+                        rep_email=decision.owner.email,
+                        start=now,
+                        origin=params.origin,
+                    )
+                    if decision.owner is not None
+                    else queue_timer(router.config, router.version, now)
+                ),
+            )
             lead_store.add_event(
                 session,
                 params.lead_id,
@@ -346,7 +369,8 @@ class LeadActivities:
     @activity.defn(name="record_event")
     @classified
     def record_event(self, params: RecordEventInput) -> None:
-        """Put an event the workflow decided on the lead's timeline, once."""
+        """Put an event the workflow decided on the lead's timeline, once, and keep the
+        stored lead in step: its stage, its needs-attention flag and failed steps."""
         with self._db.session() as session:
             added = lead_store.add_event_once(
                 session,
@@ -356,14 +380,37 @@ class LeadActivities:
                 idempotency_key=params.idempotency_key,
                 data=dict(params.data),
             )
-            lead = lead_store.get_lead(session, params.lead_id) if added else None
-            if lead is not None:
-                if params.stage is not None:
-                    lead.stage = params.stage.value
-                if params.needs_attention:
-                    lead.needs_attention = True
-                if params.submission is not None:
-                    lead.data = params.submission.model_dump(mode="json", exclude_none=True)
+            if not added:
+                return
+            lead = lead_store.get_lead(session, params.lead_id)
+            if lead is None and params.submission is not None and params.received_at:
+                # Routing failed for good before the lead was stored: store it now, so
+                # the needs-attention list shows it.
+                lead = Lead(
+                    id=params.lead_id,
+                    workflow_id=workflow_id_for(params.lead_id),
+                    email=params.submission.email,
+                    stage=Stage.captured.value,
+                    received_at=params.received_at,
+                    data=params.submission.model_dump(mode="json", exclude_none=True),
+                )
+                session.add(lead)
+            if lead is None:
+                return
+            if params.stage is not None:
+                lead.stage = params.stage.value
+            if params.needs_attention:
+                lead.needs_attention = True
+            if params.attention is not None:
+                entry = params.attention.model_dump(mode="json")
+                kept = [a for a in lead.attention or [] if a.get("step") != entry["step"]]
+                lead.attention = [*kept, entry]
+                lead.needs_attention = True
+            if params.clear_attention:
+                lead.attention = []
+                lead.needs_attention = False
+            if params.submission is not None and params.received_at is None:
+                lead.data = params.submission.model_dump(mode="json", exclude_none=True)
 
 
 def _slim(assignment: Assignment) -> Assignment:
@@ -374,4 +421,22 @@ def _slim(assignment: Assignment) -> Assignment:
         score=assignment.score.model_copy(update={"parts": []}),
         decision=assignment.decision.model_copy(update={"explanation": {}}),
         kept=assignment.kept,
+        timers=assignment.timers,
+    )
+
+
+def _entered_by(session: Session, router: Router, email: str) -> RoutingDecision:
+    """The decision for an outbound lead: the rep who entered it owns it."""
+    rep = rep_store.active_rep_by_email(session, email)
+    if rep is None:
+        raise ApplicationError(
+            f"{email} is not an active rep", type="UnknownRep", non_retryable=True
+        )
+    return RoutingDecision(
+        owner=rep_store.owner_of(rep),
+        team="",
+        rule="outbound",
+        reason=f"outbound: entered by {rep.name}, who owns it",
+        rep=rep.email,
+        config_version=router.version,
     )

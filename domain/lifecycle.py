@@ -6,12 +6,14 @@ Fields are only ever added with defaults, so running workflows keep decoding the
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from domain.lead import EventType, LeadSubmission, Owner, Stage
 from domain.routing import RoutingDecision
-from domain.scoring import ScoreResult
+from domain.scoring import Engagement, ScoreResult
+from domain.stages import LeadEventResult
 
 # A batch of resubmissions handed to one activity stays far below Temporal's 2 MB payload
 # limit: at most this many, and at most this many bytes of submissions.
@@ -19,6 +21,16 @@ RESUBMISSION_BATCH_ITEMS = 25
 RESUBMISSION_BATCH_BYTES = 256 * 1024
 # Submission ids remembered to drop a signal delivered twice (a retried intake call).
 RECENT_SUBMISSION_IDS = 64
+# Event ids remembered (with their answers) to apply an event delivered twice once.
+RECENT_EVENT_IDS = 64
+
+
+class Origin(StrEnum):
+    """Inbound leads come from a form and enter at ``captured``; outbound leads are
+    entered by the rep who found them and enter at ``assigned``."""
+
+    inbound = "inbound"
+    outbound = "outbound"
 
 
 class LeadLifecycleInput(BaseModel):
@@ -35,6 +47,10 @@ class LeadLifecycleInput(BaseModel):
     # Continue as new well before Temporal's history limits (50 MB / 51,200 events).
     history_events_limit: int = 2_000
     history_bytes_limit: int = 2_000_000
+    # A step that keeps failing transiently gives up after this long and parks the lead
+    # as needs attention (an admin's retry resumes it): nothing retries forever silently.
+    step_give_up_s: float = 6 * 3600.0
+    origin: Origin = Origin.inbound
 
 
 class SubmissionReceived(BaseModel):
@@ -46,6 +62,46 @@ class SubmissionReceived(BaseModel):
     # False once the lead's detail cap is reached: the submission carries only the email
     # and is counted, not recorded in detail.
     detailed: bool = True
+    # An outbound lead, entered through the API by the rep who found it (``owner_email``).
+    origin: Origin = Origin.inbound
+    owner_email: str | None = None
+
+
+class Timer(BaseModel):
+    """A timer the lifecycle has running: what fires next and when. ``config_version`` is
+    the published configuration its duration came from (a later publish applies to
+    timers started after it)."""
+
+    name: TimerName
+    fires_at: datetime
+    started_at: datetime
+    config_version: int | None = None
+
+
+class TimerName(StrEnum):
+    sla_remind = "sla_remind"
+    sla_reassign = "sla_reassign"
+    sla_escalate = "sla_escalate"
+    no_meeting = "no_meeting"
+    stale = "stale"
+    cool_off = "cool_off"
+    queue_retry = "queue_retry"
+
+
+class Attention(BaseModel):
+    """A step that failed for good and waits for a person: the reason the lead needs
+    attention. An admin's retry runs the step again from where it stopped."""
+
+    step: str
+    error: str
+    message: str
+    at: datetime
+
+
+class RetryRequest(BaseModel):
+    """Signal ``retry``: run the lead's failed steps again."""
+
+    requested_by: str = "api"
 
 
 class LeadState(BaseModel):
@@ -67,6 +123,35 @@ class LeadState(BaseModel):
     # Values resubmissions proposed for fields that already had one, for the owner.
     proposed: dict[str, str | int] = Field(default_factory=dict)
     recent_ids: list[str] = Field(default_factory=list)
+    # The full lifecycle (fields below): where the lead came from, what runs next, what
+    # failed, and the answers to the events it was sent.
+    origin: Origin = Origin.inbound
+    timers: list[Timer] = Field(default_factory=list)
+    attention: list[Attention] = Field(default_factory=list)
+    engagement: Engagement = Field(default_factory=Engagement)
+    # When the current owner got the lead (the SLA clock) and the stage was entered.
+    assigned_at: datetime | None = None
+    stage_entered_at: datetime | None = None
+    pool: str | None = None
+    config_version: int | None = None
+    contacted: bool = False
+    sla_reminded: bool = False
+    sla_escalated: bool = False
+    reassignments: int = 0
+    # Reps (emails) who let the speed-to-lead SLA lapse on this lead: never given it again.
+    lapsed_reps: list[str] = Field(default_factory=list)
+    nurture_reason: str | None = None
+    recycles: int = 0
+    stale_reminders: int = 0
+    won_at: datetime | None = None
+    won_amount: str | None = None
+    won_currency: str | None = None
+    account_manager: Owner | None = None
+    # Outbound: the rep who entered the lead (its owner from the start).
+    entered_by: str | None = None
+    # Answers to recent events by ``event_id``: the same id is applied once.
+    event_results: dict[str, LeadEventResult] = Field(default_factory=dict)
+    events_applied: int = 0
 
 
 class LeadLifecycleResult(BaseModel):
@@ -83,6 +168,9 @@ class AssignLeadInput(BaseModel):
     received_at: datetime
     source_system: str = "web"
     submissions: int = 1
+    # Outbound: the rep who entered the lead owns it (no routing).
+    origin: Origin = Origin.inbound
+    owner_email: str | None = None
 
 
 class Assignment(BaseModel):
@@ -91,6 +179,8 @@ class Assignment(BaseModel):
     # Set when the lead already had an owner: the lead as stored, for a run that starts
     # after an earlier one ended. Nothing was routed or written.
     kept: LeadState | None = None
+    # The timers the new situation starts (speed-to-lead SLA, no meeting, queue retry).
+    timers: list[Timer] = Field(default_factory=list)
 
 
 class CrmSyncInput(BaseModel):
@@ -160,8 +250,210 @@ class RecordEventInput(BaseModel):
     data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     # Raise the lead's needs-attention flag (a step failed for good).
     needs_attention: bool = False
-    # The lead's submission after this event (an accepted change), to store.
+    # The lead's submission after this event (an accepted change), to store; with
+    # ``received_at``, the lead is stored if it is not yet (its routing failed for good).
     submission: LeadSubmission | None = None
+    received_at: datetime | None = None
+    # A step that failed for good (added to the lead's attention list), or a retry
+    # (which clears the list: the steps run again and park again if they fail again).
+    attention: Attention | None = None
+    clear_attention: bool = False
+
+
+class Rerouted(BaseModel):
+    """The lead's new owner after a reassignment, a recycle or a queue retry (None: nobody
+    could take it), the decision's reason, and the timers the new owner's clock starts."""
+
+    owner: Owner | None
+    previous: Owner | None = None
+    reason: str
+    rule: str | None = None
+    pool: str | None = None
+    config_version: int | None = None
+    timers: list[Timer] = Field(default_factory=list)
+
+
+class RerouteInput(BaseModel):
+    """Route a lead that had an owner (or sat in a queue) again. ``to`` names the rep
+    (a manual reassignment or the CRM's owner); otherwise the published rules decide,
+    never choosing a rep of ``exclude``."""
+
+    lead_id: str
+    idempotency_key: str
+    why: RerouteReason
+    submission: LeadSubmission
+    previous: Owner | None = None
+    exclude: list[str] = Field(default_factory=list)
+    to: str | None = None
+    crm_owner_id: str | None = None
+    by: str | None = None
+    origin: Origin = Origin.inbound
+    # Start the speed-to-lead SLA for the new owner (not once the lead was contacted).
+    start_sla: bool = True
+    reassignments: int = 0
+    score: int | None = None
+    grade: str | None = None
+
+
+class RerouteReason(StrEnum):
+    sla_lapsed = "sla_lapsed"
+    reassign = "reassign"
+    owner_changed = "owner_changed"
+    recycle = "recycle"
+    queue_retry = "queue_retry"
+
+
+class StageChangeInput(BaseModel):
+    """Record an event that moves (or keeps) the lead's stage, and learn the timers the
+    new stage starts."""
+
+    lead_id: str
+    idempotency_key: str
+    type: EventType
+    stage: Stage
+    previous_stage: Stage
+    data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    occurred_at: datetime
+    # Timers to start: "stale" (a worked stage), "cool_off" / "lost_cool_off" (nurture).
+    start: list[str] = Field(default_factory=list)
+    owner: Owner | None = None
+
+
+class StageChanged(BaseModel):
+    timers: list[Timer] = Field(default_factory=list)
+    config_version: int | None = None
+    recycle_score: int | None = None
+    nurture_list: str | None = None
+
+
+class CrmUpdateInput(BaseModel):
+    """Bring the CRM record in line with the lead: written (with its owner) when it is
+    not there yet, its status, and its nurture-list membership."""
+
+    lead_id: str
+    idempotency_key: str
+    submission: LeadSubmission
+    owner: Owner | None
+    score: int | None = None
+    crm_id: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    nurture: bool | None = None
+
+
+class EngagementInput(BaseModel):
+    lead_id: str
+    idempotency_key: str
+    kind: str
+    occurred_at: datetime
+    engagement: Engagement
+    submission: LeadSubmission
+    stage: Stage
+    by: str | None = None
+
+
+class EngagementResult(BaseModel):
+    engagement: Engagement
+    points: int
+    score: int
+    grade: str
+    recycle_score: int
+
+
+class ReminderInput(BaseModel):
+    """An SLA or stale-lead step: remind the owner, or escalate to the pool's manager."""
+
+    lead_id: str
+    idempotency_key: str
+    timer: TimerName
+    owner: Owner
+    submission: LeadSubmission
+    assigned_at: datetime
+    stage_entered_at: datetime | None = None
+    pool: str | None = None
+    reassignments: int = 0
+    reminders: int = 0
+    stage: Stage | None = None
+    # When the next SLA step falls due (shown in the reminder).
+    deadline: datetime | None = None
+
+
+class ReminderResult(BaseModel):
+    elapsed_s: float
+    notified: str | None = None
+    # The next stale reminder, for a lead still not moving.
+    timers: list[Timer] = Field(default_factory=list)
+    # No manager to escalate to: a person has to look at the lead.
+    needs_attention: str | None = None
+
+
+class HandoffInput(BaseModel):
+    """Child workflow ``Handoff``: a won lead becomes a customer of account management."""
+
+    lead_id: str
+    submission: LeadSubmission
+    owner: Owner | None
+    crm_id: str | None
+    received_at: datetime
+    won_at: datetime
+    amount: str
+    currency: str
+    activity_timeout_s: float = 10.0
+    step_give_up_s: float = 6 * 3600.0
+
+
+class HandoffResult(BaseModel):
+    account_manager: Owner | None
+    account_id: str | None = None
+    contact_id: str | None = None
+    deal_id: str | None = None
+    tasks: list[str] = Field(default_factory=list)
+    cycle_days: float
+
+
+class ConvertInput(BaseModel):
+    lead_id: str
+    idempotency_key: str
+    submission: LeadSubmission
+    owner: Owner | None
+    crm_id: str | None
+    amount: str
+    currency: str
+    won_at: datetime
+
+
+class ConvertResult(BaseModel):
+    crm_id: str
+    account_id: str
+    contact_id: str
+    deal_id: str
+
+
+class AccountManagerInput(BaseModel):
+    lead_id: str
+    idempotency_key: str
+    submission: LeadSubmission
+
+
+class OnboardingInput(BaseModel):
+    lead_id: str
+    idempotency_key: str
+    crm_id: str
+    account_manager: Owner
+    won_at: datetime
+
+
+class AnnounceWinInput(BaseModel):
+    lead_id: str
+    idempotency_key: str
+    submission: LeadSubmission
+    owner: Owner | None
+    account_manager: Owner | None
+    amount: str
+    currency: str
+    cycle_days: float
+    received_at: datetime
+    won_at: datetime
 
 
 LeadLifecycleInput.model_rebuild()

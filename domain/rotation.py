@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -46,6 +47,9 @@ class SkipReason(StrEnum):
     outside_hours = "outside_hours"
     capped = "capped"
     unknown_rep = "unknown_rep"
+    # Had this lead before and let it go (the speed-to-lead SLA lapsed, or it was
+    # reassigned away): not given it again.
+    had_it = "had_it"
 
 
 class MemberState(BaseModel):
@@ -134,8 +138,10 @@ def pick(
     *,
     seed: str,
     open_leads: dict[str, int] | None = None,
+    exclude: Collection[str] = (),
 ) -> PoolPick:
-    """Choose the member who takes the next lead of ``pool`` at ``now``."""
+    """Choose the member who takes the next lead of ``pool`` at ``now``, never one of
+    ``exclude`` (rep emails)."""
     state = _with_members(pool, state)
     day, week = _periods(pool, now)
     skipped: list[Skip] = []
@@ -152,6 +158,8 @@ def pick(
         reason: SkipReason | None
         if rep is None:
             reason = SkipReason.unknown_rep
+        elif member.rep in exclude:
+            reason = SkipReason.had_it
         elif not rep.active:
             reason = SkipReason.inactive
         elif weight == 0:

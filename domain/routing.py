@@ -16,6 +16,7 @@ decision. The store claims the pool's state atomically and commits the state aft
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,32 +105,77 @@ class Router:
         rule = self.rules.rules[position]
         return rule.name, rule.assign, self.rules.explain(position, facts), tested
 
-    def route(self, facts: Facts, snapshot: RoutingSnapshot, now: datetime, *, seed: str) -> Routed:
-        """The decision for one lead."""
+    def route(
+        self,
+        facts: Facts,
+        snapshot: RoutingSnapshot,
+        now: datetime,
+        *,
+        seed: str,
+        exclude: Collection[str] = (),
+        pool: str | None = None,
+    ) -> Routed:
+        """The decision for one lead, never giving it to one of ``exclude`` (rep emails).
+        With ``pool``, the lead goes to that pool whatever the rules say (the hand-off
+        to account management)."""
+        # Routers are shared between threads: the exclusion travels as an argument.
+        ex = frozenset(exclude)
+        if pool is not None:
+            explanation: dict[str, Any] = {"config_version": self.version, "rule": pool}
+            return self._to_pool(pool, self.pools[pool], snapshot, now, seed, explanation, ex)
         rule, assign, conditions, tested = self.match(facts)
-        explanation: dict[str, Any] = {
+        explanation = {
             "config_version": self.version,
             "rule": rule,
             "conditions": conditions,
             "rules_tested": tested,
         }
+        if ex:
+            explanation["excluded"] = sorted(ex)
         if assign.account_owner:
             owner = snapshot.account_owner
             explanation["account"] = {"name": snapshot.account, "owner": owner}
-            if owner is not None and owner in self.reps and self.reps[owner].active:
-                return self._to_rep(rule, owner, explanation, "the account's owner")
+            if (
+                owner is not None
+                and owner in self.reps
+                and self.reps[owner].active
+                and owner not in ex
+            ):
+                return self._to_rep(rule, owner, explanation, "the account's owner", ex)
             assert assign.else_ is not None
             explanation["account"]["fell_through"] = (
-                "no matching account" if owner is None else f"owner {owner} is not an active rep"
+                "no matching account"
+                if owner is None
+                else f"owner {owner} had this lead before"
+                if owner in ex
+                else f"owner {owner} is not an active rep"
             )
             assign = assign.else_
         if assign.rep is not None:
-            return self._to_rep(rule, assign.rep, explanation, "named in the rule")
+            return self._to_rep(rule, assign.rep, explanation, "named in the rule", ex)
         assert assign.pool is not None
-        return self._to_pool(rule, self.pools[assign.pool], snapshot, now, seed, explanation)
+        return self._to_pool(rule, self.pools[assign.pool], snapshot, now, seed, explanation, ex)
 
-    def _to_rep(self, rule: str, rep: str, explanation: dict[str, Any], why: str) -> Routed:
+    def _to_rep(
+        self,
+        rule: str,
+        rep: str,
+        explanation: dict[str, Any],
+        why: str,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Routed:
         config = self.reps[rep]
+        if rep in exclude:
+            return Routed(
+                decision=RoutingDecision(
+                    owner=None,
+                    team="",
+                    rule=rule,
+                    reason=f"rule {rule!r}: {config.name} ({why}) had this lead before",
+                    config_version=self.version,
+                    explanation=explanation,
+                )
+            )
         explanation["chosen"] = rep
         return Routed(
             decision=RoutingDecision(
@@ -151,10 +197,17 @@ class Router:
         now: datetime,
         seed: str,
         explanation: dict[str, Any],
+        exclude: frozenset[str] = frozenset(),
     ) -> Routed:
         state = snapshot.pools.get(pool.name) or PoolState()
         chosen: PoolPick = pick(
-            pool, self.reps, state, now, seed=seed, open_leads=snapshot.open_leads
+            pool,
+            self.reps,
+            state,
+            now,
+            seed=seed,
+            open_leads=snapshot.open_leads,
+            exclude=exclude,
         )
         explanation["pool"] = {
             "name": pool.name,
@@ -185,7 +238,7 @@ class Router:
                 state=chosen.state,
             )
         return Routed(
-            decision=self._pool_fallback(rule, pool, now, explanation, chosen.skipped),
+            decision=self._pool_fallback(rule, pool, now, explanation, chosen.skipped, exclude),
             pool=pool.name,
             state=chosen.state,
         )
@@ -197,6 +250,7 @@ class Router:
         now: datetime,
         explanation: dict[str, Any],
         skipped: list[Skip],
+        exclude: frozenset[str] = frozenset(),
     ) -> RoutingDecision:
         """Nobody in the pool could take the lead: its fallback does, and says so."""
         why = f"nobody in pool {pool.name!r} could take it{_skips(skipped)}"
@@ -205,7 +259,12 @@ class Router:
         common = {"rule": rule, "team": pool.name, "pool": pool.name, "fallback": True}
         if fallback is not None and fallback.rep is not None:
             rep = self.reps.get(fallback.rep)
-            if rep is not None and rep.active and available(rep, now) is None:
+            if (
+                rep is not None
+                and rep.active
+                and rep.email not in exclude
+                and available(rep, now) is None
+            ):
                 explanation["chosen"] = rep.email
                 return RoutingDecision(
                     owner=None,

@@ -39,6 +39,12 @@ def email_for_crm_owner(session: Session, owner_id: str) -> str | None:
     return rep.email if rep is not None else None
 
 
+def active_rep_by_email(session: Session, email: str) -> Rep | None:
+    """The active rep with this email (any case), or None."""
+    rep = session.scalars(select(Rep).where(Rep.email == email.strip().lower())).first()
+    return rep if rep is not None and rep.active else None
+
+
 def get_rep(session: Session, rep_id: int) -> Rep | None:
     return session.get(Rep, rep_id)
 

@@ -9,6 +9,7 @@ one round-robin pool: a fresh database routes from the first lead on.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -107,6 +108,8 @@ def decide(
     seed: str,
     account_owner: str | None = None,
     account: str | None = None,
+    exclude: Collection[str] = (),
+    pool: str | None = None,
 ) -> RoutingDecision:
     """Route one lead and commit the pool's rotation state with it, in the caller's
     transaction. The state is claimed with compare-and-set: when another process moved
@@ -122,7 +125,7 @@ def decide(
             account_owner=account_owner,
             account=account,
         )
-        routed = router.route(facts, snapshot, now, seed=seed)
+        routed = router.route(facts, snapshot, now, seed=seed, exclude=exclude, pool=pool)
         if routed.pool is None or routed.state is None:
             return _with_owner(session, routed.decision)
         revision = stored[routed.pool][1] if routed.pool in stored else None

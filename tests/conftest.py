@@ -219,6 +219,7 @@ async def running_stack(
                 async with serve(app, port) as http:
                     yield Stack(settings, db, client, http, str(http.base_url), task_queue)
             finally:
+                await record_histories(client, task_queue)
                 await terminate_open_workflows(client, task_queue)
 
 
@@ -242,6 +243,31 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[httpx.As
     finally:
         server.should_exit = True
         await serving
+
+
+HISTORIES = Path(__file__).parent / "histories"
+# Tests whose lead and hand-off histories are recorded (one per lifecycle path) with
+# LEADFLOW_RECORD_HISTORY=1; tests/test_replay.py replays every recorded history.
+RECORDED_MODULES = ("test_lifecycle_paths.py",)
+
+
+async def record_histories(client: Client, task_queue: str) -> None:
+    """With LEADFLOW_RECORD_HISTORY=1, save the histories of this test's first lead
+    workflow and its hand-off under ``tests/histories/<test>__<kind>.json``."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    if os.environ.get("LEADFLOW_RECORD_HISTORY") != "1" or not any(
+        m in current for m in RECORDED_MODULES
+    ):
+        return
+    test = current.split("::")[-1].split(" ")[0].split("[")[0].removeprefix("test_")
+    saved: set[str] = set()
+    async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'"):
+        kind = "handoff" if wf.workflow_type == "Handoff" else "lead"
+        if kind in saved:
+            continue
+        history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        (HISTORIES / f"{test}__{kind}.json").write_text(history.to_json())
+        saved.add(kind)
 
 
 async def terminate_open_workflows(client: Client, task_queue: str) -> None:

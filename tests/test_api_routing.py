@@ -131,7 +131,7 @@ async def test_every_routing_api_route_needs_the_token_and_documents_it(
         if path.startswith("/api/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 10, [o[:2] for o in operations]
+    assert len(operations) == 12, [o[:2] for o in operations]
     wrong = {"Authorization": "Bearer wrong-token-0123456789-abcdefgh"}
     async with httpx.AsyncClient(base_url=str(api.base_url)) as anonymous:
         for method, path, op in operations:
@@ -493,6 +493,7 @@ async def test_fairness_counts_shares_drift_and_skips_of_real_decisions(stack: S
         "away": 4,
         "outside_hours": 0,
         "capped": 0,
+        "had_it": 0,
     }
     emea = (await http.get("/api/v1/pools/EMEA AE/fairness")).json()
     assert emea["decisions"] == 1 and emea["members"][0]["actual_share"] == 1.0

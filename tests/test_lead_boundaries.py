@@ -152,7 +152,7 @@ async def test_one_address_flooding_gets_429_with_retry_after(
 # The run boundaries are the workflow's; the database only stores the counts (checked on
 # both backends by the flood test), so one backend keeps the suite's time down.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_posts_across_continue_as_new_and_idle_close_are_each_counted_once(
+async def test_posts_across_continue_as_new_and_a_closing_run_are_each_counted_once(
     client: Client, db: Database, task_queue: str, tmp_path: Path
 ) -> None:
     async with running_stack(
@@ -163,19 +163,27 @@ async def test_posts_across_continue_as_new_and_idle_close_are_each_counted_once
         intake_flood_max_posts=10_000,
         resubmission_detail_cap=50,
         lifecycle_history_events_limit=50,
-        lifecycle_idle_timeout_s=0.4,
     ) as stack:
         email = unique_email("boundary")
         lead_id = (await stack.submit(email=email)).json()["lead_id"]
         owner = (await stack.wait_for(lead_id))["owner"]
         accepted = 1
-        # Bursts in a tight loop with pauses around the idle timeout, so posts land while
-        # runs continue as new, while idle runs close, and after they closed.
+        # Bursts in a tight loop with pauses, so posts land while runs continue as new;
+        # after the second burst the lead is disqualified, so its lifecycle ends, and
+        # later posts land while a run closes and after it closed (each starts a new run
+        # that counts them and closes again).
         for burst in range(8):
             for _ in range(12):
                 response = await stack.submit(email=email, company=f"Burst {burst}")
                 assert response.status_code == 202
                 accepted += 1
+            if burst == 1:
+                disqualified = await stack.http.post(
+                    f"/leads/{lead_id}/events",
+                    json={"type": "disqualified", "reason": "test"},
+                    headers=stack.auth,
+                )
+                assert disqualified.status_code == 202, disqualified.text
             await asyncio.sleep((0.1, 0.6, 1.2, 2.0)[burst % 4])
 
         lead = await submissions_reach(stack, lead_id, accepted, within=120)
@@ -183,7 +191,7 @@ async def test_posts_across_continue_as_new_and_idle_close_are_each_counted_once
         types = event_types(stack.db, lead_id)
         assert types["assigned"] == 1
         assert types["resubmitted"] == min(50, accepted - 1)
-        assert types["lifecycle_closed"] >= 1, "no idle close happened during the test"
+        assert types["lifecycle_closed"] >= 1, "no run closed during the test"
         runs = await runs_of(stack.client, f"lead-{lead_id}")
         assert len(runs) >= 3
 

@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import Stack, unique_email
 from worker import SANDBOX
+from workflows.handoff import HandoffWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -26,7 +27,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[LeadLifecycleWorkflow],
+        workflows=[LeadLifecycleWorkflow, HandoffWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
     )

@@ -17,7 +17,17 @@ from temporalio.client import Client
 
 from settings import Settings, stored_secret
 from store.db import Database
-from web import admin, api_config, api_routing, health, intake, leads, pages
+from web import (
+    admin,
+    api_attention,
+    api_config,
+    api_routing,
+    health,
+    intake,
+    lead_events,
+    leads,
+    pages,
+)
 from web.admin.render import FlashMiddleware
 from web.deps import AppContext, Context, require_token
 from web.metrics import Metrics
@@ -56,10 +66,12 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
     )
     app.include_router(intake.router)
     app.include_router(leads.router)
+    app.include_router(lead_events.router)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(api_config.router)
     app.include_router(api_routing.router)
+    app.include_router(api_attention.router)
     admin.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +25,11 @@ from domain.lead import (
     lead_key,
     workflow_id_for,
 )
-from domain.lifecycle import LeadLifecycleInput, SubmissionReceived
+from domain.lifecycle import LeadLifecycleInput, Origin, SubmissionReceived
+from domain.users import Role, at_least
 from store import intake as intake_store
-from web.deps import AppContext, Context
+from store import reps as rep_store
+from web.deps import AppContext, Context, authorize
 from web.intake_openapi import LEAD_RESPONSES, lead_request_body
 from web.submission import IntakeError, parse_body, read_body, validate_fields
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
@@ -36,6 +38,8 @@ log = logging.getLogger("leadflow.intake")
 router = APIRouter()
 
 START_TIMEOUT = timedelta(seconds=10)
+# The rep who entered an outbound lead; not a field of the lead itself.
+OWNER_FIELD = "owner_email"
 
 
 def _reject(context: Context, err: IntakeError) -> JSONResponse:
@@ -55,11 +59,13 @@ async def submit_lead(request: Request, context: Context) -> Response:
     try:
         body = await read_body(request, context.settings.max_body_bytes)
         data, from_form = parse_body(request.headers.get("content-type", ""), body)
+        owner_email = await _outbound_owner(request, context, data)
         submission, redirect, bot = validate_fields(
             data, request.headers.get("host"), request.query_params.get("redirect")
         )
     except IntakeError as err:
         return _reject(context, err)
+    origin = Origin.outbound if owner_email is not None else Origin.inbound
 
     lead_id = lead_key(submission.email, context.lead_id_secret)
     if bot:
@@ -98,6 +104,8 @@ async def submit_lead(request: Request, context: Context) -> Response:
                 detail_cap=settings.resubmission_detail_cap,
                 history_events_limit=settings.lifecycle_history_events_limit,
                 history_bytes_limit=settings.lifecycle_history_bytes_limit,
+                step_give_up_s=settings.step_give_up_s,
+                origin=origin,
             ),
             id=workflow_id,
             task_queue=settings.temporal_task_queue,
@@ -109,6 +117,8 @@ async def submit_lead(request: Request, context: Context) -> Response:
                     received_at=received_at,
                     submission_id=uuid.uuid4().hex,
                     detailed=detailed,
+                    origin=origin,
+                    owner_email=owner_email,
                 )
             ],
             rpc_timeout=START_TIMEOUT,
@@ -138,6 +148,69 @@ async def submit_lead(request: Request, context: Context) -> Response:
     context.metrics.accepted.inc()
     log.info("lead accepted", extra={"lead_id": lead_id, "workflow_id": workflow_id})
     return _accepted(request, lead_id, redirect, from_form)
+
+
+async def _outbound_owner(
+    request: Request, context: AppContext, data: dict[str, object]
+) -> str | None:
+    """The rep who entered an outbound lead (``"source": "outbound"`` with
+    ``owner_email``), or None for a web-form lead. Only a caller with the API token (or a
+    team lead's token) may enter one; the rep must be active."""
+    owner = data.pop(OWNER_FIELD, None)
+    outbound = str(data.get("source") or "").strip().lower() == "outbound"
+    if owner is None and not outbound:
+        return None
+    try:
+        principal = authorize(request, context)
+    except HTTPException as err:
+        raise IntakeError(
+            401, "unauthorized", [{"field": "owner_email", "message": f"{err.detail}"}]
+        ) from None
+    if not at_least(principal.role, Role.team_lead):
+        raise IntakeError(
+            403,
+            "forbidden",
+            [
+                {
+                    "field": "owner_email",
+                    "message": "entering outbound leads needs the team_lead role",
+                }
+            ],
+        )
+    if not isinstance(owner, str) or not owner.strip():
+        raise IntakeError(
+            422,
+            "invalid",
+            [
+                {
+                    "field": "owner_email",
+                    "message": "an outbound lead names the rep who found it (owner_email)",
+                }
+            ],
+        )
+    if not outbound:
+        raise IntakeError(
+            422,
+            "invalid",
+            [
+                {
+                    "field": "source",
+                    "message": 'owner_email is for outbound leads: send "source": "outbound"',
+                }
+            ],
+        )
+
+    def active() -> bool:
+        with context.db.read() as session:
+            return rep_store.active_rep_by_email(session, owner) is not None
+
+    if not await run_in_threadpool(active):
+        raise IntakeError(
+            422,
+            "invalid",
+            [{"field": "owner_email", "message": f"no active rep has the email {owner!r}"}],
+        )
+    return owner.strip().lower()
 
 
 async def _admit(context: AppContext, lead_id: str, now: datetime) -> Admission | None:

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.lead import EventType, workflow_id_for
@@ -23,11 +28,13 @@ from store import leads as lead_store
 from store import reps as rep_store
 from store.models import LeadEvent
 from web.deps import ApiTeamLead, Authorized, BearerDoc, Context
+from workflows.lead_lifecycle import LeadLifecycleWorkflow
 
 log = logging.getLogger("leadflow.web")
 router = APIRouter()
 
 LEAD_ID = re.compile(r"^[0-9a-f]{24}$")
+QUERY_TIMEOUT = timedelta(seconds=2)
 LeadId = Annotated[str, Path(pattern=LEAD_ID.pattern, description="the lead's id")]
 
 
@@ -48,7 +55,31 @@ async def lead_status(lead_id: str, context: Context, _auth: Authorized) -> Resp
                 )
     if found is None:
         return JSONResponse({"detail": f"no lead with id {lead_id!r}"}, status_code=404)
+    found.update(await _live(context, lead_id))
     return JSONResponse(found)
+
+
+async def _live(context: Context, lead_id: str) -> dict[str, Any]:
+    """What only the running workflow knows: the timers it has running (what fires next
+    and when, from which configuration version), its origin and the SLA bookkeeping.
+    Empty timers when the lifecycle has ended (or cannot be asked right now)."""
+    handle = context.temporal.get_workflow_handle(workflow_id_for(lead_id))
+    try:
+        state = await handle.query(LeadLifecycleWorkflow.query_state, rpc_timeout=QUERY_TIMEOUT)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, RuntimeError):
+        return {"timers": [], "lifecycle": "ended or unavailable"}
+    if state is None:
+        return {"timers": [], "lifecycle": "starting"}
+    return {
+        "lifecycle": "running",
+        "origin": state.origin.value,
+        "timers": [t.model_dump(mode="json") for t in state.timers],
+        "attention": [a.model_dump(mode="json") for a in state.attention],
+        "reassignments": state.reassignments,
+        "recycles": state.recycles,
+        "engagement_points": round(state.engagement.points, 2),
+        "config_version": state.config_version,
+    }
 
 
 def _lead_from_db(context: Context, lead_id: str) -> dict[str, Any] | None:
@@ -71,6 +102,7 @@ def _lead_from_db(context: Context, lead_id: str) -> dict[str, Any] | None:
             "speed_to_lead_ms": lead.speed_to_lead_ms,
             "submissions": lead.submissions,
             "needs_attention": lead.needs_attention,
+            "attention": lead.attention or [],
             "routing": (lead.routing or {}).get("decision"),
             "events": [
                 {"type": e.type, "stage": e.stage, "at": e.occurred_at.isoformat(), "data": e.data}

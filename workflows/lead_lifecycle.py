@@ -1,81 +1,90 @@
 """What happens to a lead over its life.
 
 One workflow per lead identity (``lead-<lead_id>``), started by the first submission with
-signal-with-start; later submissions arrive as the same signal. This slice carries a lead
-through capture → score → route → CRM owner set → owner notified, then keeps the lead's
-lifecycle open for further events until it has been idle for ``idle_timeout_s``.
+signal-with-start; later submissions arrive as the same signal. It carries the lead
+through the stages of ``domain.stages`` (LIFECYCLE.md part B): capture → score → route →
+CRM owner set → owner notified, then the events people report (``lead_event`` update, the
+one entry point of every boundary) and the timers that keep any lead from falling through
+a crack — the speed-to-lead SLA (remind, reassign, escalate), no meeting booked, a worked
+lead gone stale, the nurture cool-off, a queue waiting for a rep. A won lead is handed to
+account management by the ``Handoff`` child workflow; disqualified and handed-off leads
+end the lifecycle.
 
 What a run guarantees, whatever the boundary it crosses:
 
 - every submission signalled to it is counted exactly once: submissions that arrive while
-  a run continues as new travel in the next run's input, and a run that is closing for
-  idleness re-opens for a submission that arrived meanwhile;
-- a lead that already has an owner keeps it: a new run (after the previous one ended for
-  any reason) asks ``assign_lead``, which returns the stored lead instead of routing it
-  again, and the run resumes from there;
-- histories stay short: resubmissions are absorbed in bounded batches, and the run
-  continues as new long before Temporal's history limits.
+  a run continues as new travel in the next run's input, and a run that is closing
+  re-opens for a submission that arrived meanwhile;
+- a lead keeps its owner unless the lifecycle itself moves it (SLA lapse, a reassignment,
+  the CRM's owner, a recycle from nurture): a new run asks ``assign_lead``, which returns
+  the stored lead instead of routing it again;
+- every event is applied once per ``event_id`` and answered the same way twice;
+- histories stay short: resubmissions are absorbed in bounded batches, each nurture loop
+  continues as new, and any run continues as new long before Temporal's limits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
-    from domain.lead import EventType, LeadSubmission, Stage, workflow_id_for
+    from activities.lifecycle import LifecycleActivities
+    from domain.lead import EventType, Stage, workflow_id_for
     from domain.lifecycle import (
-        RECENT_SUBMISSION_IDS,
-        RESUBMISSION_BATCH_BYTES,
-        RESUBMISSION_BATCH_ITEMS,
+        RECENT_EVENT_IDS,
         AcceptChanges,
         AssignLeadInput,
-        CrmSyncInput,
-        CrmSyncResult,
         LeadLifecycleInput,
         LeadLifecycleResult,
         LeadState,
         NotifyOwnerInput,
+        Origin,
         RecordEventInput,
-        RecordResubmissionsInput,
-        Resubmission,
+        RetryRequest,
+        StageChangeInput,
         SubmissionReceived,
     )
+    from domain.lifecycle_plan import merged
+    from domain.stages import (
+        TERMINAL,
+        WORKED,
+        EventNotAllowed,
+        LeadEventIn,
+        LeadEventResult,
+        applies,
+        next_stage,
+    )
 
-# Transient failures (DB busy, CRM 5xx/429) retry with backoff for as long as it takes:
-# an accepted lead is never dropped. Permanent errors are non-retryable; the workflow puts
-# them on the timeline and raises the lead's needs-attention flag.
-RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-)
+from workflows.lifecycle_events import EventSteps
+from workflows.lifecycle_legacy import BOUNDED_RESUBMISSIONS, LegacyLoop
+from workflows.steps import StepFailed
 
-# Patch (see STYLE.md): runs recorded before it replay the old command order.
-BOUNDED_RESUBMISSIONS = "bounded-resubmissions"
+# Patch (see STYLE.md): runs recorded before the full lifecycle replay the old loop.
+FULL_LIFECYCLE = "full-lifecycle"
 
-In = TypeVar("In")
-Out = TypeVar("Out")
-
-
-class StepFailed(Exception):
-    """A step failed for good; it is on the timeline and the lead needs attention."""
+__all__ = ["BOUNDED_RESUBMISSIONS", "FULL_LIFECYCLE", "LeadLifecycleWorkflow"]
 
 
 @workflow.defn(name="LeadLifecycle")
-class LeadLifecycleWorkflow:
+class LeadLifecycleWorkflow(EventSteps, LegacyLoop):
     def __init__(self) -> None:
         self._state: LeadState | None = None
+        self._params: LeadLifecycleInput | None = None
         self._pending: list[SubmissionReceived] = []
         self._accepts: list[AcceptChanges] = []
+        self._retries: list[RetryRequest] = []
         self._step_timeout = timedelta(seconds=30)
         self._key = ""
+        self._lock = asyncio.Lock()
+        self._continue = False
+
+    # -- messages --------------------------------------------------------------------
 
     @workflow.signal(name="submission_received")
     def submission_received(self, item: SubmissionReceived) -> None:
@@ -85,355 +94,315 @@ class LeadLifecycleWorkflow:
     def accept_changes(self, params: AcceptChanges) -> None:
         self._accepts.append(params)
 
+    @workflow.signal(name="retry")
+    def retry(self, request: RetryRequest) -> None:
+        self._retries.append(request)
+
     @workflow.query(name="state")
-    def state(self) -> LeadState | None:
+    def query_state(self) -> LeadState | None:
         return self._state
+
+    @workflow.update(name="lead_event")
+    async def lead_event(self, event: LeadEventIn) -> LeadEventResult:
+        """Apply an event; answer the stage it leads to. Refused (never dropped or
+        applied silently) when it does not apply in the lead's stage."""
+        async with self._lock:
+            state = self.state
+            if event.event_id is not None and event.event_id in state.event_results:
+                return state.event_results[event.event_id].model_copy(update={"applied": False})
+            previous = state.stage
+            try:
+                next_stage(previous, event.type)
+            except EventNotAllowed as err:
+                # Valid when accepted, but an event applied just before moved the lead on.
+                raise _not_allowed(err) from None
+            event_id = event.event_id or str(workflow.uuid4())
+            event = event.model_copy(update={"event_id": event_id})
+            await self._apply_event(event)
+            state.events_applied += 1
+            result = LeadEventResult(
+                lead_id=state.lead_id,
+                event_id=event_id,
+                type=event.type,
+                stage=state.stage,
+                previous_stage=previous,
+                owner_email=state.owner.email if state.owner else None,
+                score=state.score,
+            )
+            results = {**state.event_results, event_id: result}
+            state.event_results = dict(list(results.items())[-RECENT_EVENT_IDS:])
+            return result
+
+    @lead_event.validator
+    def _validate_lead_event(self, event: LeadEventIn) -> None:
+        state = self._state
+        if state is not None and event.event_id in state.event_results:
+            return  # answered again, not applied again
+        stage = state.stage if state is not None and state.routed else Stage.captured
+        if state is None or not state.routed or not applies(stage, event.type):
+            raise _not_allowed(EventNotAllowed(stage, event.type))
+
+    # -- the run ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, params: LeadLifecycleInput) -> LeadLifecycleResult:
+        self._params = params
         self._step_timeout = timedelta(seconds=params.activity_timeout_s)
         self._key = f"{workflow_id_for(params.lead_id)}:{workflow.info().first_execution_run_id}"
         # Signals delivered with this run's first task are already in ``_pending``.
         self._pending[:0] = params.pending
-        state = params.state or LeadState(lead_id=params.lead_id)
+        state = params.state or LeadState(lead_id=params.lead_id, origin=params.origin)
         self._state = state
+        if not workflow.patched(FULL_LIFECYCLE):
+            return await self._run_v1(params)
 
         if not state.routed:
             await workflow.wait_condition(lambda: bool(self._pending))
-            await self._route_first_submission(params, self._pending.pop(0))
+            async with self._lock:
+                await self._route_first_submission(self._pending.pop(0))
 
-        idle = timedelta(seconds=params.idle_timeout_s)
         while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(self._pending or self._accepts), timeout=idle
-                )
-            except TimeoutError:
-                if await self._close(params):
+            if state.stage in TERMINAL and not self._has_work():
+                if await self._close():
                     break
                 continue
-            if workflow.patched(BOUNDED_RESUBMISSIONS):
+            try:
+                await workflow.wait_condition(self._woken(), timeout=self._until_next_timer())
+            except TimeoutError:
+                pass
+            async with self._lock:
                 await self._absorb_batch(params)
-                await self._apply_accepted_changes(params)
-            else:
-                await self._absorb_all_v1(params)
-            if self._history_is_long(params):
+                await self._apply_accepted_changes()
+                await self._retry_failed_steps()
+                await self._fire_due_timers()
+                if state.stage is Stage.won and not state.attention:
+                    await self._hand_off()
+            if self._continue or self._history_is_long(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     params.model_copy(update={"state": state, "pending": self._pending})
                 )
-
         return LeadLifecycleResult(lead_id=params.lead_id, stage=state.stage, owner=state.owner)
 
-    async def _route_first_submission(
-        self, params: LeadLifecycleInput, first: SubmissionReceived
-    ) -> None:
-        """capture → score → route → CRM → notify."""
-        state = self._state
-        assert state is not None
+    def _has_work(self) -> bool:
+        state = self.state
+        return bool(
+            self._pending
+            or self._accepts
+            or self._retries
+            or (state.stage is Stage.won and not state.attention)
+            or self._due()
+        )
+
+    def _woken(self) -> Callable[[], bool]:
+        """What ends a wait: work to do, or an event applied meanwhile that moved the
+        lead or changed its timers (the wait's own timeout was set for the old ones)."""
+        state = self.state
+        stage, timers = state.stage, list(state.timers)
+        return lambda: self._has_work() or state.stage is not stage or state.timers != timers
+
+    def _due(self) -> bool:
+        now = workflow.now()
+        return any(t.fires_at <= now for t in self.state.timers)
+
+    def _until_next_timer(self) -> timedelta | None:
+        if not self.state.timers:
+            return None
+        wait = min(t.fires_at for t in self.state.timers) - workflow.now()
+        # Temporal timers have millisecond resolution; never ask for a zero timer.
+        return max(wait, timedelta(milliseconds=1))
+
+    # -- the first submission: capture → score → route → CRM → notify -----------------
+
+    async def _route_first_submission(self, first: SubmissionReceived) -> None:
+        state = self.state
         state.submission = first.submission
         state.received_at = first.received_at
         state.submissions += 1
         state.recent_ids = [first.submission_id]
+        state.origin = first.origin
+        state.entered_by = first.owner_email
+        await self._assign(first)
 
+    async def _assign(self, first: SubmissionReceived | None = None) -> None:
+        """Score and route the lead (or keep the owner it already has)."""
+        state = self.state
+        assert state.submission is not None and state.received_at is not None
         try:
             assignment = await self._step(
-                params,
                 "assign",
                 LeadActivities.assign_lead,
                 AssignLeadInput(
-                    lead_id=params.lead_id,
+                    lead_id=state.lead_id,
                     workflow_id=workflow.info().workflow_id,
                     idempotency_key=self._key,
-                    submission=first.submission,
-                    received_at=first.received_at,
-                    source_system=params.source_system,
+                    submission=state.submission,
+                    received_at=state.received_at,
+                    source_system=self.params.source_system,
                     submissions=state.submissions,
+                    origin=state.origin,
+                    owner_email=state.entered_by,
                 ),
             )
         except StepFailed:
-            state.routed = True  # nothing to route with; the lead is flagged for a person
-            return
+            return  # parked: the lead has no owner; a retry routes it
+        state.routed = True
         if assignment.kept is not None:
-            await self._resume(params, assignment.kept, first)
+            await self._resume(assignment.kept, first)
             return
         state.score = assignment.score.score
         state.grade = assignment.score.grade
         state.owner = assignment.decision.owner
+        state.pool = assignment.decision.pool
+        state.config_version = assignment.decision.config_version
+        now = workflow.now()
         state.stage = Stage.assigned if state.owner else Stage.scored
-        await self._finish_routing(params)
-        state.routed = True
+        state.stage_entered_at = now
+        state.assigned_at = now if state.owner else None
+        state.timers = merged([], assignment.timers)
+        if state.origin is Origin.outbound:
+            state.notified = True  # the rep entered it: nobody to tell
+        await self._finish_routing()
 
-    async def _resume(
-        self, params: LeadLifecycleInput, stored: LeadState, first: SubmissionReceived
-    ) -> None:
-        """The lead already had an owner: an earlier run ended (idle close, terminated,
+    async def _resume(self, stored: LeadState, first: SubmissionReceived | None) -> None:
+        """The lead already had an owner: an earlier run ended (closed, terminated,
         history limit) and this post started a new one. Carry on from the stored lead,
-        keep its owner, finish any routing step it missed, and treat this post as a
-        resubmission."""
-        state = self._state
-        assert state is not None
-        for name in LeadState.model_fields:
+        keep its owner, finish any routing step it missed, restart its stage's timer,
+        and treat this post as a resubmission."""
+        state = self.state
+        for name in ("stage", "submission", "received_at", "score", "grade", "owner", "crm_id"):
             setattr(state, name, getattr(stored, name))
-        self._pending.insert(0, first)
-        await self._record(
-            params,
-            "resumed",
-            EventType.lifecycle_resumed,
-            {"owner_rep_id": state.owner.rep_id if state.owner else None},
+        # This post is counted below, as a resubmission: the count goes on from the stored
+        # one (which does not include it yet).
+        state.submissions = stored.submissions
+        state.recent_ids = []
+        state.detailed_resubmissions = stored.detailed_resubmissions
+        state.notified = stored.notified
+        state.needs_attention = stored.needs_attention
+        state.routed = True
+        if first is not None:
+            self._pending.insert(0, first)
+        start = (
+            ["no_meeting"]
+            if state.stage in (Stage.assigned, Stage.contacted)
+            else ["stale"]
+            if state.stage in WORKED
+            else ["cool_off"]
+            if state.stage is Stage.nurturing
+            else ["queue_retry"]
+            if state.stage is Stage.scored
+            else []
         )
-        await self._finish_routing(params)
-
-    async def _finish_routing(self, params: LeadLifecycleInput) -> None:
-        """CRM write and owner notification, each unless already done."""
-        state = self._state
-        assert state is not None
-        if state.crm_id is None and state.submission is not None:
-            synced = await self._sync_crm(params, f"{self._key}:crm")
-            if synced is not None:
-                state.crm_id = synced.crm_id
-        if state.owner is not None and not state.notified and state.submission is not None:
-            assert state.received_at is not None
-            try:
-                await self._step(
-                    params,
-                    "notify",
-                    LeadActivities.notify_owner,
-                    NotifyOwnerInput(
-                        lead_id=params.lead_id,
-                        idempotency_key=f"{self._key}:notify",
-                        owner=state.owner,
-                        submission=state.submission,
-                        score=state.score,
-                        grade=state.grade,
-                        received_at=state.received_at,
-                        crm_id=state.crm_id,
-                    ),
-                )
-            except StepFailed:
-                return
-            state.notified = True
-
-    def _take_batch(self) -> list[SubmissionReceived]:
-        """The next pending submissions, bounded by count and by bytes."""
-        batch: list[SubmissionReceived] = []
-        size = 0
-        while self._pending and len(batch) < RESUBMISSION_BATCH_ITEMS:
-            item = self._pending[0]
-            item_size = len(item.submission.model_dump_json()) if item.detailed else 0
-            if batch and size + item_size > RESUBMISSION_BATCH_BYTES:
-                break
-            batch.append(self._pending.pop(0))
-            size += item_size
-        return batch
-
-    async def _absorb_batch(self, params: LeadLifecycleInput) -> None:
-        """Count one bounded batch of repeated submissions, keep the first ones in detail,
-        fill the lead's empty fields from them and bring the CRM record up to date."""
-        state = self._state
-        assert state is not None
-        batch = self._take_batch()
-        if not batch:
-            return
-        records: list[Resubmission] = []
-        filled_any = False
-        for item in batch:
-            if item.submission_id in state.recent_ids:
-                continue  # the same post delivered twice
-            state.recent_ids = [*state.recent_ids, item.submission_id][-RECENT_SUBMISSION_IDS:]
-            state.submissions += 1
-            if (
-                not item.detailed
-                or state.submission is None
-                or state.detailed_resubmissions >= params.detail_cap
-            ):
-                continue
-            state.detailed_resubmissions += 1
-            changes = state.submission.absorb(item.submission)
-            state.submission = changes.merged
-            state.proposed.update(changes.proposed)
-            filled_any = filled_any or bool(changes.filled)
-            records.append(
-                Resubmission(
-                    submission_id=item.submission_id,
-                    received_at=item.received_at,
-                    filled=changes.filled,
-                    proposed=changes.proposed,
-                )
+        try:
+            changed = await self._step(
+                "resume",
+                LifecycleActivities.change_stage,
+                StageChangeInput(
+                    lead_id=state.lead_id,
+                    idempotency_key=f"{self._key}:resumed",
+                    type=EventType.lifecycle_resumed,
+                    stage=state.stage,
+                    previous_stage=state.stage,
+                    data={"owner": state.owner.email if state.owner else None},
+                    occurred_at=workflow.now(),
+                    start=start,
+                    owner=state.owner,
+                ),
             )
+            state.timers = merged([], changed.timers)
+        except StepFailed:
+            pass
+        if state.stage not in TERMINAL:
+            await self._finish_routing()
+
+    async def _finish_routing(self) -> None:
+        """CRM write and owner notification, each unless already done."""
+        state = self.state
+        if state.crm_id is None and state.submission is not None:
+            await self._crm_write()
+        if state.owner is not None and not state.notified and state.submission is not None:
+            await self._notify_owner()
+
+    async def _notify_owner(self) -> None:
+        state = self.state
+        assert state.owner is not None and state.submission is not None
+        assert state.received_at is not None
         try:
             await self._step(
-                params,
-                f"resubmitted:{state.submissions}",
-                LeadActivities.record_resubmissions,
-                RecordResubmissionsInput(
-                    lead_id=params.lead_id,
-                    idempotency_key=f"{self._key}:resubmitted",
-                    resubmissions=records,
-                    total_submissions=state.submissions,
-                    submission=state.submission if filled_any else None,
+                "notify",
+                LeadActivities.notify_owner,
+                NotifyOwnerInput(
+                    lead_id=state.lead_id,
+                    idempotency_key=f"{self._key}:notify",
+                    owner=state.owner,
+                    submission=state.submission,
+                    score=state.score,
+                    grade=state.grade,
+                    received_at=state.received_at,
+                    crm_id=state.crm_id,
                 ),
             )
         except StepFailed:
-            pass
-        if filled_any:
-            await self._sync_crm(params, f"{self._key}:crm:{state.submissions}")
+            return
+        state.notified = True
 
-    async def _apply_accepted_changes(self, params: LeadLifecycleInput) -> None:
-        """Apply the proposed values the owner accepted, record it and update the CRM."""
-        state = self._state
-        assert state is not None
-        while self._accepts and state.submission is not None:
-            accept = self._accepts.pop(0)
-            wanted = accept.fields or list(state.proposed)
-            changes = {f: state.proposed[f] for f in wanted if f in state.proposed}
-            if not changes:
-                continue
-            state.submission = state.submission.with_changes(changes)
-            for field in changes:
-                del state.proposed[field]
-            await self._record(
-                params,
-                f"accepted:{len(state.recent_ids)}:{state.submissions}:{sorted(changes)}",
-                EventType.changes_accepted,
-                {"accepted_by": accept.accepted_by, **{k: str(v) for k, v in changes.items()}},
-                submission=state.submission,
-            )
-            await self._sync_crm(params, f"{self._key}:crm:accepted:{sorted(changes)}")
+    # -- retries of failed steps -------------------------------------------------------
 
-    async def _absorb_all_v1(self, params: LeadLifecycleInput) -> None:
-        """The unbounded absorb of runs recorded before ``BOUNDED_RESUBMISSIONS``; kept
-        only so that their histories replay."""
-        state = self._state
-        assert state is not None and state.submission is not None
-        batch, self._pending = self._pending, []
-        for item in batch:
-            state.submission = state.submission.merged_with(item.submission)
-        state.submissions += len(batch)
-        await self._act(
-            LeadActivities.record_resubmissions,
-            RecordResubmissionsInput(
-                lead_id=params.lead_id,
-                idempotency_key=f"{self._key}:resubmitted",
-                submissions=batch,
-            ),
-        )
-        await self._sync_crm(params, f"{self._key}:crm:{state.submissions}")
-
-    def _history_is_long(self, params: LeadLifecycleInput) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= params.history_events_limit
-            or info.get_current_history_size() >= params.history_bytes_limit
-        )
-
-    async def _close(self, params: LeadLifecycleInput) -> bool:
-        """Record that the lifecycle closes for idleness; False (stay open) when a
-        submission or an accepted change arrived while that was being recorded."""
-        state = self._state
-        assert state is not None
+    async def _retry_failed_steps(self) -> None:
+        """An admin asked: run the lead's failed steps again, from where they stopped.
+        A step that fails again is parked again."""
+        if not self._retries:
+            return
+        state = self.state
+        requests, self._retries = self._retries, []
+        failed, state.attention = state.attention, []
+        state.needs_attention = False
         await self._act(
             LeadActivities.record_event,
-            RecordEventInput(
-                lead_id=params.lead_id,
-                idempotency_key=f"{self._key}:closed:{state.submissions}",
-                type=EventType.lifecycle_closed,
-                data={"reason": f"no event for {params.idle_timeout_s:.0f} s"},
-            ),
+            _retry_record(state, self._key, [a.step for a in failed], requests[-1].requested_by),
+        )
+        for attention in failed:
+            step = attention.step
+            if step == "assign" and not state.routed:
+                await self._assign()
+            elif step.startswith("crm"):
+                await self._crm_reconcile()
+            elif step == "notify" and state.owner is not None:
+                await self._notify_owner()
+            elif step == "recycle":
+                await self._recycle("retried after a failure")
+            elif step in ("escalate", "remind", "stale"):
+                await self._remind_step(step)
+            # "handoff": the main loop runs the hand-off again now that nothing blocks it.
+
+    async def _close(self) -> bool:
+        """Record that the lifecycle ends; False (stay open) when a submission, a change
+        or a retry arrived while that was being recorded."""
+        state = self.state
+        await self._record(
+            f"closed:{state.submissions}:{state.events_applied}",
+            EventType.lifecycle_closed,
+            {"reason": f"lead {state.stage.value}"},
         )
         # Nothing awaits between this check and the run's end, and Temporal refuses to
         # complete a run while a signal it has not seen is waiting: nothing is dropped.
-        return not (self._pending or self._accepts)
+        return not self._has_work()
 
-    async def _sync_crm(self, params: LeadLifecycleInput, key: str) -> CrmSyncResult | None:
-        """Write the lead to the CRM. A permanent refusal (validation, auth) is put on the
-        timeline with the vendor's message and the lifecycle goes on: the rep still gets
-        the lead, and admins see why the CRM does not have it."""
-        state = self._state
-        assert state is not None and state.submission is not None
-        try:
-            return await self._act(
-                LeadActivities.sync_lead_to_crm,
-                CrmSyncInput(
-                    lead_id=params.lead_id,
-                    idempotency_key=key,
-                    submission=state.submission,
-                    owner=state.owner,
-                    score=state.score,
-                ),
-            )
-        except ActivityError as err:
-            cause = err.cause
-            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
-                raise
-            # The vendor's message may quote the lead's data: it goes on the timeline only.
-            workflow.logger.warning("CRM refused lead %s: %s", params.lead_id, cause.type)
-            state.needs_attention = True
-            await self._act(
-                LeadActivities.record_event,
-                RecordEventInput(
-                    lead_id=params.lead_id,
-                    idempotency_key=f"{key}:failed",
-                    type=EventType.crm_sync_failed,
-                    data={"error": cause.type, "message": cause.message},
-                    needs_attention=True,
-                ),
-            )
-            return None
 
-    async def _step(
-        self, params: LeadLifecycleInput, step: str, activity: Callable[[Any, In], Out], arg: In
-    ) -> Out:
-        """Run a step; a permanent failure goes on the timeline, raises the lead's
-        needs-attention flag and surfaces as ``StepFailed``."""
-        try:
-            return await self._act(activity, arg)
-        except ActivityError as err:
-            cause = err.cause
-            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
-                raise
-            state = self._state
-            assert state is not None
-            state.needs_attention = True
-            workflow.logger.warning(
-                "step %s of lead %s failed for good: %s", step, params.lead_id, cause.type
-            )
-            await self._act(
-                LeadActivities.record_event,
-                RecordEventInput(
-                    lead_id=params.lead_id,
-                    idempotency_key=f"{self._key}:{step}:failed",
-                    type=EventType.step_failed,
-                    data={"step": step, "error": cause.type, "message": cause.message},
-                    needs_attention=True,
-                ),
-            )
-            raise StepFailed(step) from err
+def _not_allowed(err: EventNotAllowed) -> ApplicationError:
+    return ApplicationError(
+        str(err),
+        {"stage": err.stage.value, "allowed": err.allowed, "type": err.event.value},
+        type="EventNotAllowed",
+        non_retryable=True,
+    )
 
-    async def _record(
-        self,
-        params: LeadLifecycleInput,
-        step: str,
-        type_: EventType,
-        data: dict[str, str | int | float | bool | None],
-        submission: LeadSubmission | None = None,
-    ) -> None:
-        await self._act(
-            LeadActivities.record_event,
-            RecordEventInput(
-                lead_id=params.lead_id,
-                idempotency_key=f"{self._key}:{step}",
-                type=type_,
-                data=data,
-                submission=submission,
-            ),
-        )
 
-    def _act(self, activity: Callable[[Any, In], Out], arg: In) -> Awaitable[Out]:
-        return workflow.execute_activity_method(
-            activity,
-            arg,
-            start_to_close_timeout=self._step_timeout,
-            retry_policy=RETRY,
-        )
+def _retry_record(state: LeadState, key: str, steps: list[str], by: str) -> RecordEventInput:
+    return RecordEventInput(
+        lead_id=state.lead_id,
+        idempotency_key=f"{key}:retry:{workflow.now().isoformat()}",
+        type=EventType.retry_requested,
+        data={"steps": ", ".join(steps), "requested_by": by},
+        clear_attention=True,
+    )
