@@ -12,11 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from web.admin import (
+    attention,
     audit,
     auth,
     dashboard,
     inbox,
     leads,
+    lifecycle_settings,
     pools,
     publish,
     replay,
@@ -39,6 +41,7 @@ router.include_router(tokens.router)
 router.include_router(audit.router)
 router.include_router(inbox.router)
 router.include_router(leads.router)
+router.include_router(attention.router)
 router.include_router(simulate.router)
 router.include_router(replay.router)
 router.include_router(publish.router)
@@ -46,6 +49,7 @@ router.include_router(reps.router)
 router.include_router(pools.router)
 router.include_router(territories.router)
 router.include_router(rules.router)
+router.include_router(lifecycle_settings.router)
 
 
 def install(app: FastAPI) -> None:

@@ -32,7 +32,35 @@ EVENTS = {
     "step_failed": "Step failed",
     "lifecycle_resumed": "Lifecycle resumed",
     "lifecycle_closed": "Lifecycle closed",
+    "contacted": "Contacted",
+    "meeting_booked": "Meeting booked",
+    "no_response": "No response",
+    "declined": "Declined",
+    "presentation_held": "Presentation held",
+    "presentation_failed": "Presentation did not convince",
+    "qualified": "Qualified",
+    "disqualified": "Disqualified",
+    "proposal_sent": "Proposal sent",
+    "negotiation_started": "Negotiation started",
+    "won": "Won",
+    "lost": "Lost",
+    "engagement": "Engagement",
+    "reassigned": "Reassigned",
+    "owner_changed": "Owner changed in the CRM",
+    "sla_reminded": "Speed-to-lead reminder",
+    "sla_escalated": "Escalated to the manager",
+    "stale_reminded": "Stale-lead reminder",
+    "nurture_started": "To nurture",
+    "recycled": "Recycled from nurture",
+    "converted": "Converted in the CRM",
+    "account_manager_assigned": "Account manager assigned",
+    "onboarding_tasks_created": "Onboarding tasks created",
+    "win_announced": "Win announced",
+    "handed_off": "Handed off to account management",
+    "retry_requested": "Retry requested",
 }
+# Data kept for machines (the full decision, the score's parts): not shown as details.
+HIDDEN_DATA = {"rep_id", "rerouted", "parts", "assignment", "event_id"}
 
 
 def text(value: object) -> str:
@@ -231,7 +259,9 @@ def event_view(
         ms = data.get("speed_to_lead_ms")
         details.append(("speed to lead", duration(ms if isinstance(ms, int) else None)))
     else:
-        details = [(label(k), text(v)) for k, v in data.items() if k not in ("rep_id",)]
+        details = [
+            (label(k), text(v)) for k, v in data.items() if k not in HIDDEN_DATA and v is not None
+        ]
     return EventView(
         at=at, title=EVENTS.get(kind, label(kind)), kind=kind, stage=stage, details=details
     )

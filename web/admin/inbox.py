@@ -1,6 +1,8 @@
 """The offline notifier's inbox, behind the login: a user who is also a rep (same
 email) sees the messages to them; team leads, admins and viewers who are not reps see
-everyone's, and may pick one rep."""
+everyone's, and may pick one rep. A message to somebody who is not a rep (a pool's
+manager) or to the wins channel shows its recipient: the person's name when they have
+an account here, else their email; the channel's name."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from domain.lead import normalize_email
 from domain.users import Role
 from store import reps as rep_store
+from store import users as user_store
 from store.inbox import recent_notifications
 from web.admin import nav
 from web.admin.deps import Viewer
@@ -46,6 +49,9 @@ async def inbox(
                 "selected": selected,
                 "own_only": own_only,
                 "me": mine,
+                "people": {
+                    normalize_email(u.email): u.name for u in user_store.list_users(session)
+                },
             }
 
     return render(request, user, "admin/inbox.html", await run_in_threadpool(load))

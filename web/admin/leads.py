@@ -1,9 +1,11 @@
 """The leads pages: the list (search, filters, 50 a page, newest or oldest first) and a
-lead's page (its fields, timeline, routing explanation and score). Read only; every
-value is shown as text (the templates escape it)."""
+lead's page (its lifecycle, fields, timeline, routing explanation and score). Read only
+(the lifecycle's Retry button posts to the needs-attention page); every value is shown
+as text (the templates escape it)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.config import LEAD_FIELDS
 from domain.lead import Stage
-from domain.users import Role
+from domain.lifecycle import Attention
+from domain.users import Role, at_least
+from store import attention as attention_store
 from store import leads as lead_store
 from store import reps as rep_store
 from store.leads import LeadQuery
@@ -22,6 +26,7 @@ from store.models import Lead, utcnow
 from web.admin import nav
 from web.admin.deps import Viewer
 from web.admin.explain import age, duration, event_view, label, routing_view, text
+from web.admin.lifecycle import lifecycle_state, lifecycle_view
 from web.admin.render import render
 from web.deps import AppContext, Context
 from web.leads import LEAD_ID
@@ -137,14 +142,23 @@ def _row(lead: Lead, now: datetime) -> dict[str, Any]:
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 async def lead_page(request: Request, context: Context, user: Viewer, lead_id: str) -> HTMLResponse:
-    """One lead: its fields, timeline, routing explanation and score."""
-    found = await run_in_threadpool(_lead, context, lead_id) if LEAD_ID.match(lead_id) else None
-    if found is None:
+    """One lead: its lifecycle (stage, timers, failed steps, from its workflow when it
+    answers), fields, timeline, routing explanation and score."""
+    if not LEAD_ID.match(lead_id):
         return render(request, user, "admin/lead.html", {"lead": None}, status=404)
+    loaded, (live, state) = await asyncio.gather(
+        run_in_threadpool(_lead, context, lead_id), lifecycle_state(context, lead_id)
+    )
+    if loaded is None:
+        return render(request, user, "admin/lead.html", {"lead": None}, status=404)
+    found, lead, stored = loaded
+    found["lifecycle"] = lifecycle_view(lead, stored, live, state, utcnow())
+    found["can_retry"] = at_least(user.role, Role.team_lead)
     return render(request, user, "admin/lead.html", found)
 
 
-def _lead(context: AppContext, lead_id: str) -> dict[str, Any] | None:
+def _lead(context: AppContext, lead_id: str) -> tuple[dict[str, Any], Lead, list[Attention]] | None:
+    """The page's values, the stored lead (its owner loaded) and its failed steps."""
     now = utcnow()
     with context.db.read() as session:
         lead = lead_store.get_lead(session, lead_id)
@@ -154,12 +168,13 @@ def _lead(context: AppContext, lead_id: str) -> dict[str, Any] | None:
         names = {r.email: r.name for r in rep_store.list_reps(session)}
         owner = lead.owner
         data = dict(lead.data or {})
+        stored = attention_store.lead_attention(session, lead)
     extra = data.pop("extra", None) or {}
     known = [k for k in FIELDS if k in data] + sorted(k for k in data if k not in FIELDS)
     scored = next((e for e in reversed(events) if e.type == "scored"), None)
     parts = scored.data.get("parts") if scored is not None else None
     decision = (lead.routing or {}).get("decision")
-    return {
+    page = {
         "lead": {
             "id": lead.id,
             "name": name_of(data),
@@ -182,6 +197,7 @@ def _lead(context: AppContext, lead_id: str) -> dict[str, Any] | None:
         "routing": routing_view(decision, names) if isinstance(decision, dict) else None,
         "score_parts": [_part(p) for p in parts or [] if isinstance(p, dict)],
     }
+    return page, lead, stored
 
 
 def _part(part: dict[str, Any]) -> dict[str, str]:

@@ -4,12 +4,15 @@ describes with the errors of what was typed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from domain.config import PoolConfig, Territory
+from domain.durations import FORM, format_duration, parse_duration
 from web.admin.config_forms import (
     Errors,
     Values,
@@ -21,9 +24,17 @@ from web.admin.config_forms import (
     placed,
     posted_rows,
     posted_text,
+    row_action,
     whole_number,
     zone_of,
     zone_values,
+)
+
+# The SLA's durations in the order they fire, each with what it is called in messages.
+SLA_STEPS = (
+    ("remind_after", "the reminder"),
+    ("reassign_after", "the reassignment"),
+    ("escalate_after", "the escalation"),
 )
 
 # ------------------------------------------------------------------------------ pools
@@ -54,6 +65,10 @@ def pool_values(pool: PoolConfig | None) -> Values:
         "manager": pool.manager or "",
         "catch_up": pool.on_return.catch_up,
         "max_extra_per_day": str(pool.on_return.max_extra_per_day),
+        **{f"sla_{key}": format_duration(getattr(pool.sla, key)) for key, _ in SLA_STEPS},
+        "sla_max_reassignments": str(pool.sla.max_reassignments),
+        "sla_business_hours": pool.sla.business_hours,
+        "holidays": [{"date": day.isoformat()} for day in pool.holidays],
     }
 
 
@@ -63,10 +78,72 @@ def read_pool(form: FormData, current: Values) -> Values:
         out[key] = posted_text(form, key, current[key])
     for key in ("fallback_queue", "fallback_rep", "manager", "max_extra_per_day"):
         out[key] = posted_text(form, key, current[key])
+    for key in (*(f"sla_{step}" for step, _ in SLA_STEPS), "sla_max_reassignments"):
+        out[key] = posted_text(form, key, current[key])
     out["catch_up"] = checked(form, "catch_up", current["catch_up"])
+    out["sla_business_hours"] = checked(form, "sla_business_hours", current["sla_business_hours"])
     rows = posted_rows(form, "members", ("rep", "weight", "daily_cap", "weekly_cap"))
     out["members"] = rows if rows is not None else current["members"]
+    days = posted_rows(form, "holidays", ("date",))
+    out["holidays"] = days if days is not None else current["holidays"]
     return out
+
+
+def pool_row_action(values: Values, action: str) -> bool:
+    """Apply a row action of the pool form: ``add_holidays``, ``remove_holidays:<n>``,
+    or a members' one (``web.admin.config_forms.row_action``)."""
+    verb, _, number = action.partition(":")
+    if verb == "add_holidays":
+        values["holidays"].append({"date": ""})
+        return True
+    if verb == "remove_holidays":
+        if number.isdigit() and int(number) < len(values["holidays"]):
+            del values["holidays"][int(number)]
+            return True
+        return False
+    return row_action(values, action)
+
+
+def sla_of(values: Values, errors: Errors) -> dict[str, Any]:
+    """The SLA the form describes, as plain data, with the errors of its inputs: each
+    duration in the form admins write it, and in order (remind, reassign, escalate)."""
+    parsed: dict[str, timedelta] = {}
+    for key, _ in SLA_STEPS:
+        name, text = f"sla_{key}", values[f"sla_{key}"]
+        if not text:
+            errors[name] = f"is required: {FORM}"
+            continue
+        try:
+            parsed[key] = parse_duration(text)
+        except ValueError as err:
+            errors[name] = str(err)
+    for (first, first_words), (then, then_words) in pairwise(SLA_STEPS):
+        if first in parsed and then in parsed and parsed[first] > parsed[then]:
+            errors.setdefault(
+                f"sla_{then}",
+                f"{then_words.capitalize()} comes after {first_words} "
+                f"({format_duration(parsed[first])}): give at least that much",
+            )
+    return {
+        **{key: values[f"sla_{key}"] or None for key, _ in SLA_STEPS},
+        "max_reassignments": whole_number(
+            values["sla_max_reassignments"], "sla_max_reassignments", errors, default=2
+        ),
+        "business_hours": values["sla_business_hours"],
+    }
+
+
+def holidays_of(values: Values, errors: Errors) -> list[str]:
+    """The holidays the form lists; an empty row or a day listed twice is an error."""
+    seen: dict[str, int] = {}
+    for index, row in enumerate(values["holidays"]):
+        day = row["date"]
+        if not day:
+            errors[f"holidays.{index}.date"] = "give a date (or remove the row)"
+        elif day in seen:
+            errors[f"holidays.{index}.date"] = f"{day} is listed twice"
+        seen.setdefault(day, index)
+    return [row["date"] for row in values["holidays"]]
 
 
 def pool_of(values: Values) -> tuple[PoolConfig | None, Errors]:
@@ -102,6 +179,8 @@ def pool_of(values: Values) -> tuple[PoolConfig | None, Errors]:
                 values["max_extra_per_day"], "max_extra_per_day", errors, default=0
             ),
         },
+        "sla": sla_of(values, errors),
+        "holidays": holidays_of(values, errors),
     }
 
     def place(loc: tuple[Any, ...]) -> str:
@@ -113,12 +192,19 @@ def pool_of(values: Values) -> tuple[PoolConfig | None, Errors]:
             return "max_extra_per_day"
         if loc[:1] == ("members",) and len(loc) > 2:
             return f"members.{loc[1]}.{loc[2]}"
+        if loc[:1] == ("sla",):
+            # The order check of the SLA as a whole: ours has placed it already.
+            return f"sla_{loc[1]}" if len(loc) > 1 else "sla_reassign_after"
+        if loc[:1] == ("holidays",):
+            return f"holidays.{loc[1]}.date" if len(loc) > 1 else "holidays"
         return str(loc[0]) if loc else "name"
 
     try:
         pool = PoolConfig.model_validate(data)
     except ValidationError as err:
         for name, message in placed(err, place).items():
+            if name == "sla_max_reassignments":
+                message = "give 0..20 times"
             errors.setdefault(name, message)  # ours say it better ("choose a rep")
         return None, errors
     return (pool, errors) if not errors else (None, errors)

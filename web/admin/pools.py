@@ -1,6 +1,7 @@
 """Pools (``/admin/pools``): routing groups of reps with a strategy, weights and caps,
-a fallback and a manager, in the draft. Admins edit them; the manager of a pool (a team
-lead) edits its members' weights and caps; viewers read."""
+a fallback, a manager, a speed-to-lead SLA and holidays, in the draft. Admins edit them;
+the manager of a pool (a team lead) edits its members' weights and caps; viewers read.
+The hand-off to account management may name a pool: renaming it follows."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from domain.config import RoutingConfig
+from domain.config import PoolConfig, RoutingConfig
+from domain.durations import format_duration
 from domain.users import Role, at_least
 from web.admin import draft, nav
-from web.admin.config_forms import COMMON_ZONES, row_action
+from web.admin.config_forms import COMMON_ZONES
 from web.admin.deps import Admin, AdminUser, CsrfForm, Forbidden, TeamLead, Viewer
 from web.admin.draft import DraftView, StaleDraft
-from web.admin.pool_forms import pool_of, pool_values, read_pool
+from web.admin.pool_forms import pool_of, pool_row_action, pool_values, read_pool
 from web.admin.render import flash, not_found, nothing_deleted, render
 from web.admin.words import STRATEGIES
 from web.deps import AppContext, Context
@@ -43,8 +45,9 @@ def list_pools(request: Request, context: Context, user: Viewer) -> HTMLResponse
                 if pool.fallback
                 else None
             ),
-            "used_by": draft.users_of(view.config, "pool", pool.name),
+            "used_by": _users_of(view.config, pool.name),
             "problems": counts.get(index, 0),
+            "sla": _sla_words(pool),
         }
         for index, pool in enumerate(view.config.pools)
     ]
@@ -92,7 +95,7 @@ def delete_pool(
     if draft.revision_of(form) != view.revision or found is None:
         return nothing_deleted(request, "/admin/pools")
     name = view.config.pools[found].name
-    used = draft.users_of(view.config, "pool", name)
+    used = _users_of(view.config, name)
     data = view.config.dump()
     del data["pools"][found]
     try:
@@ -127,7 +130,7 @@ def _save(
         )
         return _form(request, user, view, None, values, stale=message)
     action = str(form.get("action") or "save")
-    if action != "save" and row_action(values, action):
+    if action != "save" and pool_row_action(values, action):
         return _form(request, user, view, index, values, revision=revision)
     pool, errors = pool_of(values)
     if pool is None or errors:
@@ -135,7 +138,9 @@ def _save(
             request, user, view, index, values, errors=errors, revision=revision, status=422
         )
     item = pool.model_dump(mode="json", by_alias=True)
-    config = draft.replaced(view.config, "pools", index, item, "pool")
+    config = _handoff_follows(
+        view.config, draft.replaced(view.config, "pools", index, item, "pool")
+    )
     if not draft.team_lead_may(view.config, config, user):
         raise Forbidden(Role.admin)
     try:
@@ -177,8 +182,53 @@ def _form(
         "strategies": list(STRATEGIES.items()),
         "zones": COMMON_ZONES,
         "problems": view.under("pools", index) if index is not None else [],
-        "used_by": draft.users_of(view.config, "pool", pool.name) if pool else [],
+        "used_by": _users_of(view.config, pool.name) if pool else [],
         "stale": stale,
         **view.bar(),
     }
     return render(request, user, "admin/pool_form.html", page, status=status)
+
+
+def _users_of(config: RoutingConfig, name: str) -> list[str]:
+    """What names pool ``name``: rules, the fallback and the hand-off."""
+    used = draft.users_of(config, "pool", name)
+    return [*used, "the hand-off"] if config.handoff.pool == name else used
+
+
+def _handoff_follows(old: RoutingConfig, new: RoutingConfig) -> RoutingConfig:
+    """``new`` with its hand-off pool renamed as the pool it named was (same position,
+    new name), so that saving a pool under a new name keeps the hand-off."""
+    pool = old.handoff.pool
+    if pool is None or any(p.name == pool for p in new.pools):
+        return new
+    before = [p.name for p in old.pools]
+    after = [p.name for p in new.pools]
+    if pool not in before or len(before) != len(after):
+        return new
+    renamed = after[before.index(pool)]
+    handoff = new.handoff.model_copy(update={"pool": renamed})
+    return new.model_copy(update={"handoff": handoff})
+
+
+def _sla_words(pool: PoolConfig) -> tuple[list[str], str]:
+    """A pool's SLA in the list: its three steps, and how they are counted."""
+    sla = pool.sla
+    steps = [
+        f"remind {format_duration(sla.remind_after)}",
+        f"reassign {format_duration(sla.reassign_after)}",
+        f"escalate {format_duration(sla.escalate_after)}",
+    ]
+    times = {0: "no reassignment", 1: "1 reassignment"}.get(
+        sla.max_reassignments, f"{sla.max_reassignments} reassignments"
+    )
+    days = len(pool.holidays)
+    if sla.business_hours:
+        counted = "working hours" + (
+            f" less {days} holiday{'s' if days != 1 else ''}" if days else ""
+        )
+    else:
+        counted = "round the clock"
+    return (
+        steps,
+        f"at most {times} · {counted}" if sla.max_reassignments else f"{times} · {counted}",
+    )
