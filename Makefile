@@ -45,6 +45,8 @@ bench: venv
 	$(BIN)/python bench/speed_to_lead.py
 	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/open_lifecycles.py
+	$(BIN)/python bench/event_latency.py
 
 clean:
 	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
+from activities.lifecycle import LifecycleActivities
+from activities.reminders import ReminderActivities
 from bots.notifier import Notifier, OfflineNotifier
 from connectors.base import CRM
 from connectors.local import LocalCRM
@@ -57,9 +59,10 @@ def build_worker(
     acts = LeadActivities(
         db, crm, notifier, default_team=settings.default_team, base_url=settings.base_url
     )
-    life = HandoffActivities(  # the lifecycle's activities and the hand-off's
-        db, crm, notifier, default_team=settings.default_team, base_url=settings.base_url
-    )
+    common = {"default_team": settings.default_team, "base_url": settings.base_url}
+    life = LifecycleActivities(db, crm, notifier, **common)
+    reminders = ReminderActivities(db, crm, notifier, **common)
+    handoff = HandoffActivities(db, crm, notifier, **common)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -75,13 +78,15 @@ def build_worker(
             life.change_stage,
             life.update_crm,
             life.record_engagement,
-            life.remind,
-            life.convert_lead,
-            life.choose_account_manager,
-            life.create_onboarding_tasks,
-            life.announce_win,
+            reminders.remind,
+            handoff.convert_lead,
+            handoff.choose_account_manager,
+            handoff.create_onboarding_tasks,
+            handoff.announce_win,
         ],
         activity_executor=executor,
+        # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).
+        max_cached_workflows=settings.worker_cached_workflows,
         max_concurrent_activities=ACTIVITY_THREADS,
         # On SIGTERM, let in-flight steps finish (they are short) rather than abandon them
         # to their start-to-close timeout.

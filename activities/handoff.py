@@ -13,14 +13,14 @@ from decimal import Decimal
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.base import StepActivities
 from activities.errors import classified
 from activities.lead import crm_lead_data
-from activities.lifecycle import LifecycleActivities
 from bots.blocks import lifecycle as blocks
 from bots.notifier import Message
 from domain.crm import CrmTask, DealWon
 from domain.lead import EventType, Owner
-from domain.lifecycle import (
+from domain.lifecycle_steps import (
     AccountManagerInput,
     AnnounceWinInput,
     ConvertInput,
@@ -33,7 +33,7 @@ from store import routing as routing_store
 from store.models import utcnow
 
 
-class HandoffActivities(LifecycleActivities):
+class HandoffActivities(StepActivities):
     """The hand-off's activities; the same collaborators as the lifecycle's."""
 
     @activity.defn(name="convert_lead")

@@ -10,44 +10,35 @@ step already recorded answers what the first try decided.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import classified, to_application_error
+from activities.base import StepActivities
+from activities.errors import classified
 from activities.lead import crm_lead_data
 from bots.blocks import lifecycle as blocks
-from bots.notifier import Message, Notifier
-from connectors.base import CRM, ConnectorError
-from domain.config import RoutingConfig
 from domain.crm import LeadStatus
 from domain.lead import EventType, Owner, Stage
 from domain.lifecycle import (
     CrmSyncResult,
+    TimerName,
+)
+from domain.lifecycle_plan import (
+    assignment_timers,
+    queue_timer,
+    stage_timers,
+)
+from domain.lifecycle_steps import (
     CrmUpdateInput,
     EngagementInput,
     EngagementResult,
-    ReminderInput,
-    ReminderResult,
     Rerouted,
     RerouteInput,
     RerouteReason,
     StageChanged,
     StageChangeInput,
-    TimerName,
-)
-from domain.lifecycle_plan import (
-    assignment_timers,
-    pool_of,
-    queue_timer,
-    sla_elapsed,
-    stage_timers,
 )
 from domain.routing import Router
 from domain.rules import facts_of
@@ -55,7 +46,6 @@ from domain.scoring import add_engagement, score_lead
 from store import leads as lead_store
 from store import reps as rep_store
 from store import routing as routing_store
-from store.db import Database
 from store.models import Rep, utcnow
 
 log = logging.getLogger("leadflow.activities")
@@ -64,54 +54,8 @@ log = logging.getLogger("leadflow.activities")
 STALE_REMINDERS_BEFORE_MANAGER = 3
 
 
-class LifecycleActivities:
-    """Activities with their collaborators handed in, so tests can pass others."""
-
-    def __init__(
-        self,
-        db: Database,
-        crm: CRM,
-        notifier: Notifier,
-        *,
-        default_team: str,
-        base_url: str,
-    ) -> None:
-        self._db = db
-        self._crm = crm
-        self._notifier = notifier
-        self._routers = routing_store.RouterCache(default_team)
-        self._base_url = base_url
-
-    # -- helpers ---------------------------------------------------------------------
-
-    def _router(self) -> Router:
-        with self._db.read() as session:
-            return self._routers.current(session)
-
-    def _lead_url(self, lead_id: str) -> str:
-        return f"{self._base_url}/admin/leads/{lead_id}"
-
-    @contextmanager
-    def _vendor(self) -> Iterator[None]:
-        """CRM errors as Temporal failures: retryable ones retry, permanent ones park."""
-        try:
-            yield
-        except ConnectorError as err:
-            log.warning("CRM %s: %s", self._crm.name, type(err).__name__)
-            raise to_application_error(err, self._crm.name) from None
-
-    @staticmethod
-    def _active_rep(session: Session, email: str) -> Rep:
-        rep = session.scalars(select(Rep).where(Rep.email == email.strip().lower())).first()
-        if rep is None or not rep.active:
-            raise ApplicationError(
-                f"{email} is not an active rep", type="UnknownRep", non_retryable=True
-            )
-        return rep
-
-    def _notify(self, owner: Owner, kind: str, lead_id: str, text: str, key: str, *, b: Any) -> int:
-        message = Message(kind=kind, lead_id=lead_id, text=text, blocks=b)
-        return self._notifier.notify(owner, message, key)
+class LifecycleActivities(StepActivities):
+    """Stage changes, reassignments, the CRM's status and list, engagement."""
 
     # -- reassignment, recycle, queue retry -------------------------------------------
 
@@ -167,7 +111,7 @@ class LifecycleActivities:
                     type="UnknownRep",
                     non_retryable=True,
                 )
-            owner = rep_store.owner_of(self._active_rep(session, email))
+            owner = rep_store.owner_of(_active_rep(session, email))
             by = f" by {params.by}" if params.by else ""
             reason = (
                 f"the CRM says {owner.name} owns it"
@@ -355,105 +299,11 @@ class LifecycleActivities:
             recycle_score=config.nurture.recycle_score,
         )
 
-    # -- reminders and escalations ---------------------------------------------------
 
-    @activity.defn(name="remind")
-    @classified
-    def remind(self, params: ReminderInput) -> ReminderResult:
-        """An SLA step or a stale-lead reminder: the owner is reminded, or (escalation)
-        the pool's manager is told; the event carries the elapsed time."""
-        router = self._router()
-        config, version = router.config, router.version
-        now = utcnow()
-        elapsed = sla_elapsed(config, params.pool, params.owner.email, params.assigned_at, now)
-        wall = max(0.0, (now - params.assigned_at).total_seconds())
-        url = self._lead_url(params.lead_id)
-        sub = params.submission
-        result = ReminderResult(elapsed_s=round(elapsed, 3))
-        if params.timer is TimerName.sla_remind:
-            text, b = blocks.sla_reminder(
-                lead_name=sub.full_name,
-                company=sub.company,
-                owner_name=params.owner.name,
-                elapsed=timedelta(seconds=elapsed),
-                deadline=params.deadline or now,
-                lead_url=url,
-                owner_slack_id=params.owner.slack_user_id,
-            )
-            self._notify(
-                params.owner, "sla_reminder", params.lead_id, text, params.idempotency_key, b=b
-            )
-            result.notified = params.owner.email
-            event = EventType.sla_reminded
-        elif params.timer is TimerName.sla_escalate:
-            result.notified, result.needs_attention = self._escalate(config, params, elapsed)
-            event = EventType.sla_escalated
-        else:
-            since = params.stage_entered_at or params.assigned_at
-            text, b = blocks.stale_reminder(
-                lead_name=sub.full_name,
-                company=sub.company,
-                owner_name=params.owner.name,
-                stage=params.stage.value if params.stage else "open",
-                idle=max(timedelta(0), now - since),
-                lead_url=url,
-                owner_slack_id=params.owner.slack_user_id,
-            )
-            self._notify(
-                params.owner, "stale_reminder", params.lead_id, text, params.idempotency_key, b=b
-            )
-            result.notified = params.owner.email
-            if params.reminders + 1 >= STALE_REMINDERS_BEFORE_MANAGER:
-                manager, _ = self._escalate(config, params, elapsed)
-                result.notified = manager or result.notified
-            result.timers = stage_timers(config, version, ["stale"], now)
-            event = EventType.stale_reminded
-        with self._db.session() as session:
-            lead_store.add_event_once(
-                session,
-                params.lead_id,
-                event,
-                idempotency_key=f"{params.idempotency_key}:recorded",
-                occurred_at=now,
-                data={
-                    "owner": params.owner.email,
-                    "elapsed_s": round(elapsed, 3),
-                    "wall_elapsed_s": round(wall, 3),
-                    "business_hours": pool_of(config, params.pool) is not None
-                    and bool(pool_of(config, params.pool).sla.business_hours),  # type: ignore[union-attr]
-                    "reassignments": params.reassignments,
-                    "notified": result.notified,
-                    "needs_attention": result.needs_attention,
-                    "config_version": version,
-                },
-            )
-            if result.needs_attention:
-                lead = lead_store.get_lead(session, params.lead_id)
-                if lead is not None:
-                    lead.needs_attention = True
-        return result
-
-    def _escalate(
-        self, config: RoutingConfig, params: ReminderInput, elapsed: float
-    ) -> tuple[str | None, str | None]:
-        """Tell the pool's manager; (who was told, why nobody could be)."""
-        pool = pool_of(config, params.pool)
-        manager = pool.manager if pool is not None else None
-        if manager is None:
-            return None, f"pool {params.pool!r} has no manager to escalate to"
-        rep = next((r for r in config.reps if r.email == manager), None)
-        text, b = blocks.sla_escalation(
-            lead_name=params.submission.full_name,
-            company=params.submission.company,
-            owner_name=params.owner.name,
-            manager_name=rep.name if rep else manager,
-            elapsed=timedelta(seconds=elapsed),
-            reassignments=params.reassignments,
-            lead_url=self._lead_url(params.lead_id),
-            manager_slack_id=rep.slack_user_id if rep else None,
+def _active_rep(session: Session, email: str) -> Rep:
+    rep = rep_store.active_rep_by_email(session, email)
+    if rep is None:
+        raise ApplicationError(
+            f"{email} is not an active rep", type="UnknownRep", non_retryable=True
         )
-        message = Message(kind="sla_escalation", lead_id=params.lead_id, text=text, blocks=b)
-        self._notifier.notify_person(
-            manager, rep.name if rep else manager, message, f"{params.idempotency_key}:manager"
-        )
-        return manager, None
+    return rep

@@ -21,13 +21,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
     from domain.lead import EventType, Stage
     from domain.lifecycle import (
+        RecordEventInput,
+    )
+    from domain.lifecycle_steps import (
         AccountManagerInput,
         AnnounceWinInput,
         ConvertInput,
         HandoffInput,
         HandoffResult,
         OnboardingInput,
-        RecordEventInput,
     )
 
 from workflows.steps import RETRY

@@ -47,10 +47,12 @@ with workflow.unsafe.imports_passed_through():
         Origin,
         RecordEventInput,
         RetryRequest,
-        StageChangeInput,
         SubmissionReceived,
     )
     from domain.lifecycle_plan import merged
+    from domain.lifecycle_steps import (
+        StageChangeInput,
+    )
     from domain.stages import (
         TERMINAL,
         WORKED,
@@ -61,8 +63,8 @@ with workflow.unsafe.imports_passed_through():
         next_stage,
     )
 
-from workflows.lifecycle_events import EventSteps
 from workflows.lifecycle_legacy import BOUNDED_RESUBMISSIONS, LegacyLoop
+from workflows.lifecycle_timers import TimerSteps
 from workflows.steps import StepFailed
 
 # Patch (see STYLE.md): runs recorded before the full lifecycle replay the old loop.
@@ -72,7 +74,7 @@ __all__ = ["BOUNDED_RESUBMISSIONS", "FULL_LIFECYCLE", "LeadLifecycleWorkflow"]
 
 
 @workflow.defn(name="LeadLifecycle")
-class LeadLifecycleWorkflow(EventSteps, LegacyLoop):
+class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
     def __init__(self) -> None:
         self._state: LeadState | None = None
         self._params: LeadLifecycleInput | None = None
