@@ -3,6 +3,9 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
+# Test files run on two workers (each with its own Temporal dev server and PostgreSQL):
+# most tests wait on timers, processes and browsers, so two share the 2 cores well.
+TEST_WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
@@ -36,7 +39,7 @@ chromium:
 	  else echo "browser tests need Chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 
 test: lint chromium
-	@$(BIN)/pytest; status=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	  exit $$status
 

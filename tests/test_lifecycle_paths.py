@@ -288,7 +288,10 @@ async def test_no_meeting_nurtures_then_engagement_recycles(stack: Stack) -> Non
     assert len(started) == 1 and "no meeting" in started[0]["data"]["nurture_reason"], started
     assert [t["name"] for t in body["timers"]] == ["cool_off"], body["timers"]
     assert at(body["timers"][0]["fires_at"]) - datetime.now(UTC) > timedelta(days=29)
-    record = await eventually(lambda: crm_record(stack.db, lead_id), "CRM record")
+    # The CRM is updated after the stage is recorded: wait for it.
+    record = await eventually(
+        lambda: crm_record(stack.db, lead_id, lambda r: bool(r.nurture_lists)), "on the list"
+    )
     assert record.nurture_lists == [NURTURE_LIST] and record.status == "nurturing", record
 
     clicked = await event(stack, lead_id, "engagement", kind="link_clicked")
@@ -369,8 +372,12 @@ async def test_lost_deal_goes_to_nurture_and_comes_back_after_its_cool_off(stack
     )
     recycled = of_type(body, "recycled")
     assert len(recycled) == 1 and "cool-off" in recycled[0]["data"]["by"], recycled
-    record = crm_record(stack.db, lead_id)
-    assert record is not None and NURTURE_LIST not in (record.nurture_lists or [])
+    # The CRM is updated after the new owner is recorded: wait for it.
+    await eventually(
+        lambda: (r := crm_record(stack.db, lead_id)) is not None
+        and NURTURE_LIST not in (r.nurture_lists or []),
+        "off the nurture list in the CRM",
+    )
 
 
 # ------------------------------------------------------------------------- 6. outbound
