@@ -374,8 +374,10 @@ async def test_lost_deal_goes_to_nurture_and_comes_back_after_its_cool_off(stack
     assert len(recycled) == 1 and "cool-off" in recycled[0]["data"]["by"], recycled
     # The CRM is updated after the new owner is recorded: wait for it.
     await eventually(
-        lambda: (r := crm_record(stack.db, lead_id)) is not None
-        and NURTURE_LIST not in (r.nurture_lists or []),
+        lambda: (
+            (r := crm_record(stack.db, lead_id)) is not None
+            and NURTURE_LIST not in (r.nurture_lists or [])
+        ),
         "off the nurture list in the CRM",
     )
 
