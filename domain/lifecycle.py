@@ -260,4 +260,5 @@ class RecordEventInput(BaseModel):
     clear_attention: bool = False
 
 
+Timer.model_rebuild()
 LeadLifecycleInput.model_rebuild()

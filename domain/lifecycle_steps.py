@@ -16,6 +16,14 @@ from domain.lifecycle import Origin, Timer, TimerName
 from domain.scoring import Engagement
 
 
+class RerouteReason(StrEnum):
+    sla_lapsed = "sla_lapsed"
+    reassign = "reassign"
+    owner_changed = "owner_changed"
+    recycle = "recycle"
+    queue_retry = "queue_retry"
+
+
 class Rerouted(BaseModel):
     """The lead's new owner after a reassignment, a recycle or a queue retry (None: nobody
     could take it), the decision's reason, and the timers the new owner's clock starts."""
@@ -49,14 +57,6 @@ class RerouteInput(BaseModel):
     reassignments: int = 0
     score: int | None = None
     grade: str | None = None
-
-
-class RerouteReason(StrEnum):
-    sla_lapsed = "sla_lapsed"
-    reassign = "reassign"
-    owner_changed = "owner_changed"
-    recycle = "recycle"
-    queue_retry = "queue_retry"
 
 
 class StageChangeInput(BaseModel):
@@ -210,3 +210,22 @@ class AnnounceWinInput(BaseModel):
     cycle_days: float
     received_at: datetime
     won_at: datetime
+
+
+# Resolve the annotations now (they name classes of this module), not at first use.
+Rerouted.model_rebuild()
+RerouteInput.model_rebuild()
+StageChangeInput.model_rebuild()
+StageChanged.model_rebuild()
+CrmUpdateInput.model_rebuild()
+EngagementInput.model_rebuild()
+EngagementResult.model_rebuild()
+ReminderInput.model_rebuild()
+ReminderResult.model_rebuild()
+HandoffInput.model_rebuild()
+HandoffResult.model_rebuild()
+ConvertInput.model_rebuild()
+ConvertResult.model_rebuild()
+AccountManagerInput.model_rebuild()
+OnboardingInput.model_rebuild()
+AnnounceWinInput.model_rebuild()
