@@ -14,7 +14,7 @@ from bots.blocks.lead import new_lead_blocks, new_lead_text
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
-from domain.crm import CrmLeadData
+from domain.crm import CrmLeadData, CrmLeadRef
 from domain.lead import EventType, LeadSubmission, Owner, Stage, workflow_id_for
 from domain.lifecycle import (
     AssignLeadInput,
@@ -63,6 +63,35 @@ def crm_lead_data(
         leadflow_id=lead_id,
         extra=submission.extra,
     )
+
+
+def record_crm_write(
+    db: Database,
+    lead_id: str,
+    key: str,
+    ref: CrmLeadRef,
+    detail: dict[str, str | bool | None] | None = None,
+) -> CrmSyncResult:
+    """Keep the lead's CRM id and put the write on its timeline (``crm_synced``), once
+    per idempotency key."""
+    with db.session() as session:
+        lead = lead_store.get_lead(session, lead_id)
+        if lead is not None:
+            lead.crm_id = ref.crm_id
+        lead_store.add_event_once(
+            session,
+            lead_id,
+            EventType.crm_synced,
+            idempotency_key=key,
+            data={
+                "crm": ref.crm,
+                "crm_id": ref.crm_id,
+                "owner_id": ref.owner_id,
+                "created": ref.created,
+                **(detail or {}),
+            },
+        )
+    return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
 
 
 class LeadActivities:
@@ -273,23 +302,7 @@ class LeadActivities:
                 extra={"lead_id": params.lead_id},
             )
             raise to_application_error(err, self._crm.name) from err
-        with self._db.session() as session:
-            lead = lead_store.get_lead(session, params.lead_id)
-            if lead is not None:
-                lead.crm_id = ref.crm_id
-            lead_store.add_event_once(
-                session,
-                params.lead_id,
-                EventType.crm_synced,
-                idempotency_key=params.idempotency_key,
-                data={
-                    "crm": ref.crm,
-                    "crm_id": ref.crm_id,
-                    "owner_id": ref.owner_id,
-                    "created": ref.created,
-                },
-            )
-        return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
+        return record_crm_write(self._db, params.lead_id, params.idempotency_key, ref)
 
     @activity.defn(name="notify_owner")
     @classified

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.base import StepActivities
 from activities.errors import classified
-from activities.lead import crm_lead_data
+from activities.lead import crm_lead_data, record_crm_write
 from bots.blocks import lifecycle as blocks
 from domain.crm import LeadStatus
 from domain.lead import EventType, Owner, Stage
@@ -232,25 +232,13 @@ class LifecycleActivities(StepActivities):
                 self._crm.set_status(ref.crm_id, LeadStatus(params.status), params.reason)
             if params.nurture is not None:
                 self._crm.set_nurture(ref.crm_id, params.nurture, config.nurture.list_name)
-        with self._db.session() as session:
-            lead = lead_store.get_lead(session, params.lead_id)
-            if lead is not None:
-                lead.crm_id = ref.crm_id
-            lead_store.add_event_once(
-                session,
-                params.lead_id,
-                EventType.crm_synced,
-                idempotency_key=params.idempotency_key,
-                data={
-                    "crm": ref.crm,
-                    "crm_id": ref.crm_id,
-                    "owner_id": ref.owner_id,
-                    "created": ref.created,
-                    "status": params.status,
-                    "nurture": params.nurture,
-                },
-            )
-        return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
+        return record_crm_write(
+            self._db,
+            params.lead_id,
+            params.idempotency_key,
+            ref,
+            {"status": params.status, "nurture": params.nurture},
+        )
 
     # -- engagement ------------------------------------------------------------------
 

@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         LeadLifecycleInput,
         LeadLifecycleResult,
         LeadState,
-        NotifyOwnerInput,
         Origin,
         RecordEventInput,
         RetryRequest,
@@ -316,37 +315,6 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
             pass
         if state.stage not in TERMINAL:
             await self._finish_routing()
-
-    async def _finish_routing(self) -> None:
-        """CRM write and owner notification, each unless already done."""
-        state = self.state
-        if state.crm_id is None and state.submission is not None:
-            await self._crm_write()
-        if state.owner is not None and not state.notified and state.submission is not None:
-            await self._notify_owner()
-
-    async def _notify_owner(self) -> None:
-        state = self.state
-        assert state.owner is not None and state.submission is not None
-        assert state.received_at is not None
-        try:
-            await self._step(
-                "notify",
-                LeadActivities.notify_owner,
-                NotifyOwnerInput(
-                    lead_id=state.lead_id,
-                    idempotency_key=f"{self._key}:notify",
-                    owner=state.owner,
-                    submission=state.submission,
-                    score=state.score,
-                    grade=state.grade,
-                    received_at=state.received_at,
-                    crm_id=state.crm_id,
-                ),
-            )
-        except StepFailed:
-            return
-        state.notified = True
 
     # -- retries of failed steps -------------------------------------------------------
 

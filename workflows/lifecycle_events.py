@@ -49,9 +49,6 @@ NURTURE_EVENTS = (E.no_response, E.declined, E.presentation_failed)
 class EventSteps(Resubmissions):
     _continue: bool
 
-    async def _notify_owner(self) -> None:
-        raise NotImplementedError
-
     # -- events ----------------------------------------------------------------------
 
     async def _apply_event(self, event: LeadEventIn) -> None:

@@ -30,9 +30,6 @@ BOUNDED_RESUBMISSIONS = "bounded-resubmissions"
 
 
 class LegacyLoop(Resubmissions):
-    async def _finish_routing(self) -> None:
-        raise NotImplementedError
-
     async def _run_v1(self, params: LeadLifecycleInput) -> LeadLifecycleResult:
         state = self.state
         if not state.routed:
