@@ -25,6 +25,7 @@ from temporalio.service import RetryConfig
 
 from cli_admin import DEV_ADMIN_EMAIL, add_admin_parser, ensure_dev_admin, run_admin
 from cli_config import add_config_parser, run_config, seed_demo_configuration
+from cli_crm import add_crm_parsers, run_crm, run_reps
 from observability import setup_logging
 from settings import MIN_API_TOKEN_CHARS, CrmBackend, Settings, configuration_problems, get_settings
 from supervisor import Supervisor
@@ -379,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub.add_parser("upgrade", help="apply migrations")
     add_config_parser(sub)
     add_admin_parser(sub)
+    add_crm_parsers(sub)
     args = parser.parse_args(argv)
     # What every command and its children create from here on (the SQLite databases and
     # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
@@ -405,6 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = run_config(args, settings)
         elif args.command == "admin":
             code = run_admin(args, settings)
+        elif args.command == "crm":
+            code = run_crm(args, settings)
+        elif args.command == "reps":
+            code = run_reps(args, settings)
         else:
             code = cmd_db_upgrade(settings)
     except SystemExit as err:

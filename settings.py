@@ -121,7 +121,56 @@ class Settings(BaseSettings):
     )
 
     # CRM
-    crm_backend: CrmBackend = CrmBackend.local
+    crm_backend: CrmBackend = Field(
+        CrmBackend.local, description="local | salesforce | hubspot (docs/crm.md)"
+    )
+    crm_timeout_s: float = Field(
+        15.0, gt=0, description="Longest wait for one CRM call; past it the step is retried"
+    )
+    crm_poll_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="How often changes made in Salesforce or HubSpot are polled (the "
+        "fallback for orgs without webhooks; 0 turns polling off)",
+    )
+
+    # Salesforce: one of JWT bearer (consumer key + private key + username),
+    # username-password (username + password + security token) or an access token with
+    # the instance URL.
+    salesforce_consumer_key: str | None = Field(None, description="Connected app's key (JWT)")
+    salesforce_private_key_path: Path | None = Field(
+        None, description="PEM private key of the connected app's certificate (JWT)"
+    )
+    salesforce_username: str | None = Field(None, description="The integration user")
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_login_url: str = Field(
+        "https://login.salesforce.com",
+        description="https://test.salesforce.com for a sandbox; http:// is honoured",
+    )
+    salesforce_instance_url: str | None = Field(
+        None, description="With an access token: https://yourorg.my.salesforce.com"
+    )
+    salesforce_access_token: SecretStr | None = None
+    salesforce_api_version: str = Field("62.0", pattern=r"^\d{2,3}\.0$")
+    salesforce_outbound_secret: SecretStr | None = Field(
+        None, description="Path secret of POST /webhooks/salesforce/{secret}"
+    )
+    salesforce_org_id: str | None = Field(
+        None, description="Organisation id (00D…) Outbound Messages must carry"
+    )
+
+    # HubSpot
+    hubspot_token: SecretStr | None = Field(None, description="Private app access token")
+    hubspot_base_url: str = Field(
+        "https://api.hubapi.com", description="Scheme, host and port of the API"
+    )
+    hubspot_client_secret: SecretStr | None = Field(
+        None, description="The app's client secret: verifies webhook signatures (v3)"
+    )
+    hubspot_pipeline: str = Field("default", description="Deal pipeline of won deals")
+    hubspot_won_stage: str = Field("closedwon", description="Deal stage id of a won deal")
+    hubspot_lost_stage: str = Field("closedlost", description="Deal stage id of a lost deal")
 
     # Slack
     slack_bot_token: SecretStr | None = None

@@ -11,18 +11,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.crm_inbound import CrmInboundActivities, sync_rep_links
 from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
 from activities.lifecycle import LifecycleActivities
 from activities.reminders import ReminderActivities
 from bots.notifier import Notifier, OfflineNotifier
-from connectors.base import CRM
-from connectors.local import LocalCRM
-from settings import CrmBackend, Settings
+from connectors.base import CRM, ConnectorError
+from connectors.factory import make_crm
+from settings import Settings
 from store.db import Database
 from workflows.client import make_client
+from workflows.crm_inbound import CrmNoticeWorkflow, CrmPollWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
+from workflows.schedules import ensure_crm_poll_schedule
 
 log = logging.getLogger("leadflow.worker")
 
@@ -40,14 +43,6 @@ SANDBOX = SandboxedWorkflowRunner(
         "email_validator", "idna", "workflows"
     )
 )
-
-
-def make_crm(settings: Settings, db: Database) -> CRM:
-    if settings.crm_backend is CrmBackend.local:
-        return LocalCRM(db)
-    raise SystemExit(
-        f"LEADFLOW_CRM_BACKEND={settings.crm_backend.value} is not available yet; use 'local'"
-    )
 
 
 def build_worker(
@@ -70,10 +65,11 @@ def build_worker(
     life = LifecycleActivities(db, crm, notifier, **common)
     reminders = ReminderActivities(db, crm, notifier, **common)
     handoff = HandoffActivities(db, crm, notifier, **common)
+    inbound = CrmInboundActivities(db, crm)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[LeadLifecycleWorkflow, HandoffWorkflow],
+        workflows=[LeadLifecycleWorkflow, HandoffWorkflow, CrmNoticeWorkflow, CrmPollWorkflow],
         workflow_runner=SANDBOX,
         activities=[
             acts.assign_lead,
@@ -90,6 +86,10 @@ def build_worker(
             handoff.choose_account_manager,
             handoff.create_onboarding_tasks,
             handoff.announce_win,
+            inbound.interpret_notice,
+            inbound.poll_changes,
+            inbound.save_mark,
+            inbound.apply_change,
         ],
         activity_executor=executor,
         # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).
@@ -110,7 +110,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         raise SystemExit(
             f"leadflow worker: cannot reach the database at LEADFLOW_DATABASE_URL ({err})"
         ) from err
-    crm = make_crm(settings, db)  # an unusable CRM setting is refused before anything starts
+    try:
+        crm = make_crm(settings, db)  # an unusable CRM setting is refused before anything starts
+    except (ConnectorError, ValueError) as err:
+        raise SystemExit(f"leadflow worker: {err}") from err
+    await asyncio.to_thread(link_reps_at_start, db, crm)
     try:
         client = await make_client(settings)
     except Exception as err:
@@ -118,6 +122,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             f"leadflow worker: cannot reach Temporal at {settings.temporal_target} "
             f"(LEADFLOW_TEMPORAL_ADDRESS / LEADFLOW_TEMPORAL_PORT): {err}"
         ) from err
+    await ensure_crm_poll_schedule(
+        client,
+        settings.temporal_task_queue,
+        settings.crm_poll_interval_s if crm.name != "local" else None,
+    )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, settings, db, executor, crm=crm)
         log.info(
@@ -132,3 +141,24 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                 await stop.wait()
         log.info("worker stopped")
     db.dispose()
+
+
+def link_reps_at_start(db: Database, crm: CRM) -> None:
+    """Link reps to the CRM's users by email, and say which could not be. A CRM that
+    cannot be reached now does not stop the worker: leads of unlinked reps land in the
+    CRM without an owner and need attention until ``leadflow reps sync`` succeeds."""
+    if crm.name == "local":
+        return
+    try:
+        report = sync_rep_links(db, crm)
+    except ConnectorError as err:
+        log.warning("could not read the users of %s to link reps: %s", crm.name, err)
+        return
+    log.info(
+        "%s: %d of %d reps linked to its users",
+        crm.name,
+        len(report.linked),
+        len(report.links),
+    )
+    for link in report.unlinked:
+        log.warning("rep %s is not linked to a %s user: %s", link.email, crm.name, link.problem)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from activities.crm_owner import CrmOwners
 from activities.errors import to_application_error
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
@@ -34,6 +35,7 @@ class StepActivities:
     ) -> None:
         self._db = db
         self._crm = crm
+        self._owners = CrmOwners(db, crm.name)
         self._notifier = notifier
         self._routers = routing_store.RouterCache(default_team)
         self._base_url = base_url

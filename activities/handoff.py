@@ -45,7 +45,8 @@ class HandoffActivities(StepActivities):
         with self._vendor():
             crm_id = params.crm_id
             if crm_id is None:
-                data = crm_lead_data(params.lead_id, sub, params.owner, None)
+                owner_id = self._owners.of(params.owner).owner_id
+                data = crm_lead_data(params.lead_id, sub, owner_id, None)
                 crm_id = self._crm.upsert_lead(data, f"{params.idempotency_key}:lead").crm_id
             conversion = self._crm.convert_lead(
                 crm_id,
@@ -54,9 +55,7 @@ class HandoffActivities(StepActivities):
                     amount=Decimal(params.amount),
                     currency=params.currency,
                     close_date=params.won_at.date(),
-                    owner_id=(params.owner.crm_owner_id or params.owner.email)
-                    if params.owner
-                    else None,
+                    owner_id=self._owners.of(params.owner).owner_id,
                 ),
                 params.idempotency_key,
             )
@@ -136,7 +135,7 @@ class HandoffActivities(StepActivities):
                     self._crm.create_task(
                         CrmTask(
                             crm_id=params.crm_id,
-                            owner_id=am.crm_owner_id or am.email,
+                            owner_id=self._owners.of(am).owner_id,
                             subject=task.subject,
                             due=(params.won_at + task.due_in).date(),
                         ),

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.crm_owner import CrmOwners
 from activities.errors import classified, to_application_error
 from bots.blocks.lead import new_lead_blocks, new_lead_text
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData, CrmLeadRef
-from domain.lead import EventType, LeadSubmission, Owner, Stage, workflow_id_for
+from domain.lead import EventType, LeadSubmission, Stage, workflow_id_for
 from domain.lifecycle import (
     AssignLeadInput,
     Assignment,
@@ -41,9 +42,10 @@ log = logging.getLogger("leadflow.activities")
 
 
 def crm_lead_data(
-    lead_id: str, submission: LeadSubmission, owner: Owner | None, score: int | None
+    lead_id: str, submission: LeadSubmission, owner_id: str | None, score: int | None
 ) -> CrmLeadData:
-    """The CRM view of a submission."""
+    """The CRM view of a submission, owned by the CRM user ``owner_id``
+    (``activities.crm_owner``)."""
     return CrmLeadData(
         email=submission.email,
         first_name=submission.first_name,
@@ -59,7 +61,7 @@ def crm_lead_data(
         lead_source=submission.source or submission.utm_source or "Web",
         description=submission.message,
         score=score,
-        owner_id=(owner.crm_owner_id or owner.email) if owner else None,
+        owner_id=owner_id,
         leadflow_id=lead_id,
         extra=submission.extra,
     )
@@ -71,9 +73,12 @@ def record_crm_write(
     key: str,
     ref: CrmLeadRef,
     detail: dict[str, str | bool | None] | None = None,
+    *,
+    unlinked: str | None = None,
 ) -> CrmSyncResult:
     """Keep the lead's CRM id and put the write on its timeline (``crm_synced``), once
-    per idempotency key."""
+    per idempotency key. ``unlinked``: the rep whose CRM user is unknown (the record was
+    written without an owner)."""
     with db.session() as session:
         lead = lead_store.get_lead(session, lead_id)
         if lead is not None:
@@ -88,10 +93,13 @@ def record_crm_write(
                 "crm_id": ref.crm_id,
                 "owner_id": ref.owner_id,
                 "created": ref.created,
+                **({"owner_not_linked": unlinked} if unlinked else {}),
                 **(detail or {}),
             },
         )
-    return CrmSyncResult(crm=ref.crm, crm_id=ref.crm_id, created=ref.created)
+    return CrmSyncResult(
+        crm=ref.crm, crm_id=ref.crm_id, created=ref.created, owner_unlinked=unlinked
+    )
 
 
 class LeadActivities:
@@ -108,6 +116,7 @@ class LeadActivities:
     ) -> None:
         self._db = db
         self._crm = crm
+        self._owners = CrmOwners(db, crm.name)
         self._notifier = notifier
         self._default_team = default_team
         self._routers = routing_store.RouterCache(default_team)
@@ -187,7 +196,7 @@ class LeadActivities:
                 decision = _entered_by(session, router, params.owner_email)
             else:
                 owner_email = (
-                    rep_store.email_for_crm_owner(session, account.account.owner_id)
+                    rep_store.email_for_crm_owner(session, account.account.owner_id, self._crm.name)
                     if account is not None and account.account.owner_id
                     else None
                 )
@@ -290,7 +299,8 @@ class LeadActivities:
     @classified
     def sync_lead_to_crm(self, params: CrmSyncInput) -> CrmSyncResult:
         """Create or update the lead in the CRM with its owner."""
-        data = crm_lead_data(params.lead_id, params.submission, params.owner, params.score)
+        owner = self._owners.of(params.owner)
+        data = crm_lead_data(params.lead_id, params.submission, owner.owner_id, params.score)
         try:
             ref = self._crm.upsert_lead(data, params.idempotency_key)
         except ConnectorError as err:
@@ -302,7 +312,9 @@ class LeadActivities:
                 extra={"lead_id": params.lead_id},
             )
             raise to_application_error(err, self._crm.name) from err
-        return record_crm_write(self._db, params.lead_id, params.idempotency_key, ref)
+        return record_crm_write(
+            self._db, params.lead_id, params.idempotency_key, ref, unlinked=owner.unlinked
+        )
 
     @activity.defn(name="notify_owner")
     @classified

@@ -104,7 +104,9 @@ class LifecycleActivities(StepActivities):
         pool: str | None = None
         rule: str | None = None
         if params.to is not None or params.crm_owner_id is not None:
-            email = params.to or rep_store.email_for_crm_owner(session, params.crm_owner_id or "")
+            email = params.to or rep_store.email_for_crm_owner(
+                session, params.crm_owner_id or "", self._crm.name
+            )
             if email is None:
                 raise ApplicationError(
                     f"no rep has the CRM owner id {params.crm_owner_id}",
@@ -225,7 +227,8 @@ class LifecycleActivities(StepActivities):
         """Bring the CRM record in line with the lead: written with its owner, then its
         status and nurture-list membership. Every call is idempotent at the CRM."""
         config = self._router().config
-        data = crm_lead_data(params.lead_id, params.submission, params.owner, params.score)
+        owner = self._owners.of(params.owner)
+        data = crm_lead_data(params.lead_id, params.submission, owner.owner_id, params.score)
         with self._vendor():
             ref = self._crm.upsert_lead(data, params.idempotency_key)
             if params.status is not None:
@@ -238,6 +241,7 @@ class LifecycleActivities(StepActivities):
             params.idempotency_key,
             ref,
             {"status": params.status, "nurture": params.nurture},
+            unlinked=owner.unlinked,
         )
 
     # -- engagement ------------------------------------------------------------------

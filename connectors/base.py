@@ -17,7 +17,19 @@ from __future__ import annotations
 from typing import Protocol
 
 from domain.accounts import AccountMatch
-from domain.crm import Conversion, CrmLeadData, CrmLeadRef, CrmTask, DealWon, LeadStatus
+from domain.crm import (
+    ChangePage,
+    CheckItem,
+    Conversion,
+    CrmChange,
+    CrmLeadData,
+    CrmLeadRef,
+    CrmNotice,
+    CrmOwner,
+    CrmTask,
+    DealWon,
+    LeadStatus,
+)
 
 
 class ConnectorError(Exception):
@@ -108,6 +120,33 @@ class CRM(Protocol):
         ``converted``. A lead converts once: converting it again, with any key or deal,
         creates nothing and returns the first conversion with ``created`` False.
         ``InvalidRecord`` when the lead is missing."""
+        ...
+
+    def list_owners(self) -> list[CrmOwner]:
+        """Every user who can own records, active or not (all pages; HubSpot's archived
+        owners included with ``active`` False), for linking reps by email."""
+        ...
+
+    def changes_since(self, mark: str | None) -> ChangePage:
+        """The lifecycle-relevant changes of records modified at or after ``mark``,
+        oldest first, and the next mark. ``None`` starts from now: no changes, and the
+        mark of the present, so a new installation does not replay the CRM's past. A
+        record modified in the same second as the mark is returned again on the next
+        call rather than skipped (its ``change_id`` is the same, so it is applied once).
+        Changes Leadflow itself made are not returned."""
+        ...
+
+    def interpret(self, notice: CrmNotice) -> list[CrmChange]:
+        """The changes a webhook's notice stands for (may read the CRM, e.g. a deal's
+        contact and amount); none when it changes nothing Leadflow follows or was made
+        by Leadflow itself."""
+        ...
+
+    def check(self, nurture_list: str | None) -> list[CheckItem]:
+        """What works and what is missing with the configured credentials, for
+        ``leadflow crm check``: authentication, permissions or scopes, the owners it can
+        see, the custom fields or properties Leadflow writes, the nurture list or
+        campaign ``nurture_list``. Never raises for a failed check: it is a line."""
         ...
 
     def ping(self) -> None:

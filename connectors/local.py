@@ -13,10 +13,22 @@ from sqlalchemy.orm import Session
 
 from connectors.base import InvalidRecord
 from domain.accounts import Account, AccountMatch, best_match, normalize_company
-from domain.crm import Conversion, CrmLeadData, CrmLeadRef, CrmTask, DealWon, LeadStatus
+from domain.crm import (
+    ChangePage,
+    CheckItem,
+    Conversion,
+    CrmChange,
+    CrmLeadData,
+    CrmLeadRef,
+    CrmNotice,
+    CrmOwner,
+    CrmTask,
+    DealWon,
+    LeadStatus,
+)
 from domain.rules import FREEMAIL_DOMAINS
 from store.db import Database
-from store.models import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow, utcnow
+from store.models import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow, Rep, utcnow
 
 # Accounts of the demo, so that the demo configuration's account-owner rule has owners to
 # find: (name, domain, owner's CRM id as in config/demo.yaml).
@@ -41,6 +53,7 @@ class LocalCRM:
         # person) updates the one record instead of creating a second.
         if not lead.email or "@" not in lead.email:
             raise InvalidRecord(f"invalid email {lead.email!r}")
+        lead = lead.model_copy(update={"email": lead.email.strip().casefold()})
         fields = lead.model_dump(exclude={"email", "owner_id", "leadflow_id"}, exclude_none=True)
         try:
             with self._db.session() as session:
@@ -238,6 +251,58 @@ class LocalCRM:
 
     def ping(self) -> None:
         self._db.ping()
+
+    def list_owners(self) -> list[CrmOwner]:
+        """Every rep is a user of the embedded CRM, under the CRM owner id the
+        configuration gives it (its email when none)."""
+        with self._db.read() as session:
+            reps = list(session.scalars(select(Rep).order_by(Rep.id)))
+            return [
+                CrmOwner(id=r.crm_owner_id or r.email, email=r.email, name=r.name, active=r.active)
+                for r in reps
+            ]
+
+    def changes_since(self, mark: str | None) -> ChangePage:  # noqa: ARG002
+        # Nobody but Leadflow writes to the embedded CRM: there is never a change to
+        # bring back. The mark is the present, as for a first poll.
+        return ChangePage(changes=[], mark=utcnow().isoformat())
+
+    def interpret(self, notice: CrmNotice) -> list[CrmChange]:  # noqa: ARG002
+        # The embedded CRM sends no webhooks.
+        return []
+
+    def check(self, nurture_list: str | None) -> list[CheckItem]:
+        try:
+            self._db.ping()
+        except Exception as err:
+            return [CheckItem(name="database", ok=False, detail=f"cannot be reached: {err}")]
+        owners = self.list_owners()
+        with self._db.read() as session:
+            records = session.scalars(select(CrmRecord.id)).all()
+        items = [
+            CheckItem(
+                name="connection",
+                ok=True,
+                detail="the embedded CRM keeps its records in Leadflow's own database",
+            ),
+            CheckItem(
+                name="owners",
+                ok=bool(owners),
+                detail=f"{sum(o.active for o in owners)} active reps are its users"
+                if owners
+                else "no reps yet: publish a configuration with reps",
+            ),
+            CheckItem(name="records", ok=True, detail=f"{len(records)} lead records"),
+        ]
+        if nurture_list:
+            items.append(
+                CheckItem(
+                    name="nurture list",
+                    ok=True,
+                    detail=f"{nurture_list!r}: lists of the embedded CRM exist on first use",
+                )
+            )
+        return items
 
     def seed_demo_accounts(self) -> int:
         """Create the demo accounts when the CRM has none; how many were created."""

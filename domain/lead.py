@@ -181,6 +181,8 @@ class EventType(StrEnum):
     win_announced = "win_announced"
     handed_off = "handed_off"
     retry_requested = "retry_requested"
+    # A change made in the CRM that does not apply to the lead's stage: recorded, not forced.
+    crm_change_not_applied = "crm_change_not_applied"
 
 
 class LeadSubmission(BaseModel):

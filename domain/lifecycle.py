@@ -195,6 +195,8 @@ class CrmSyncResult(BaseModel):
     crm: str
     crm_id: str
     created: bool
+    # The rep (email) who is not linked to a user of the CRM: the record has no owner.
+    owner_unlinked: str | None = None
 
 
 class NotifyOwnerInput(BaseModel):

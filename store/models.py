@@ -89,7 +89,7 @@ class Lead(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     grade: Mapped[str | None] = mapped_column(String(40))
     owner_rep_id: Mapped[int | None] = mapped_column(ForeignKey("reps.id"))
-    crm_id: Mapped[str | None] = mapped_column(String(100))
+    crm_id: Mapped[str | None] = mapped_column(String(100), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime]
     assigned_at: Mapped[datetime | None]
@@ -201,6 +201,42 @@ class CrmConversion(Base):
     close_date: Mapped[date] = mapped_column(Date)
     owner_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmUser(Base):
+    """A user of the configured CRM who can own records, as ``leadflow reps sync`` last
+    saw it; reps are linked to them by email (``store.crm_users``)."""
+
+    __tablename__ = "crm_users"
+    __table_args__ = (Index("ix_crm_users_crm_email", "crm", "email"),)
+
+    crm: Mapped[str] = mapped_column(String(20), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmInbound(Base):
+    """A change delivered by a CRM (a webhook event id), kept so that a delivery repeated
+    by the CRM is applied once."""
+
+    __tablename__ = "crm_inbound"
+
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrmPollMark(Base):
+    """Where polling the CRM for changes stopped: the connector's high-water mark."""
+
+    __tablename__ = "crm_poll_marks"
+
+    crm: Mapped[str] = mapped_column(String(20), primary_key=True)
+    mark: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Notification(Base):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.lead import Owner
-from store.models import Rep, Team
+from store.models import CrmUser, Rep, Team
 
 DEMO_TEAM = "Inbound"
 DEMO_REPS = [
@@ -31,12 +31,20 @@ def team_by_name(session: Session, name: str) -> Team | None:
     return session.scalars(select(Team).where(Team.name == name)).first()
 
 
-def email_for_crm_owner(session: Session, owner_id: str) -> str | None:
-    """The email of the rep a CRM owner id (or email) belongs to."""
+def email_for_crm_owner(session: Session, owner_id: str, crm: str | None = None) -> str | None:
+    """The email of the rep a CRM owner id (or email) belongs to: configured with that
+    id, having that email, or linked to that user of ``crm`` by ``leadflow reps sync``."""
     rep = session.scalars(
         select(Rep).where((Rep.crm_owner_id == owner_id) | (Rep.email == owner_id.casefold()))
     ).first()
-    return rep.email if rep is not None else None
+    if rep is not None:
+        return rep.email
+    if crm is None:
+        return None
+    user = session.get(CrmUser, (crm, owner_id))
+    if user is None or not user.active:
+        return None
+    return session.scalars(select(Rep.email).where(Rep.email == user.email)).first()
 
 
 def active_rep_by_email(session: Session, email: str) -> Rep | None:

@@ -27,6 +27,7 @@ from web import (
     lead_events,
     leads,
     pages,
+    webhooks,
 )
 from web.admin.render import FlashMiddleware
 from web.deps import AppContext, Context, require_token
@@ -72,6 +73,7 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
     app.include_router(api_config.router)
     app.include_router(api_routing.router)
     app.include_router(api_attention.router)
+    app.include_router(webhooks.router)
     admin.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

@@ -132,7 +132,10 @@ def _unknown_rep(context: Context, event: LeadEventIn) -> dict[str, str] | None:
                 "message": f"no active rep has the email {event.owner_email!r}",
             }
         if event.crm_owner_id is not None and (
-            rep_store.email_for_crm_owner(session, event.crm_owner_id) is None
+            rep_store.email_for_crm_owner(
+                session, event.crm_owner_id, context.settings.crm_backend.value
+            )
+            is None
         ):
             return {
                 "field": "crm_owner_id",

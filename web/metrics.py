@@ -56,4 +56,10 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.webhooks = Counter(
+            "leadflow_crm_webhooks",
+            "CRM webhook notices, by CRM and outcome (accepted, repeated, refused)",
+            ["crm", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(RoutingCollector(db))

@@ -161,6 +161,7 @@ class EventSteps(Resubmissions):
         except StepFailed:
             return
         state.crm_id = synced.crm_id
+        await self._owner_not_linked(synced)
 
     async def _crm_reconcile(self) -> None:
         """After a retry: the CRM as the lead is now (record, owner, status, list)."""

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import (
         Attention,
         CrmSyncInput,
+        CrmSyncResult,
         LeadLifecycleInput,
         LeadState,
         NotifyOwnerInput,
@@ -194,6 +195,19 @@ class StepRunner:
         except StepFailed:
             return
         state.crm_id = synced.crm_id
+        await self._owner_not_linked(synced)
+
+    async def _owner_not_linked(self, synced: CrmSyncResult) -> None:
+        """The record went to the CRM without an owner (the rep is linked to no CRM user):
+        the lead needs attention; a retry after ``leadflow reps sync`` writes the owner."""
+        if synced.owner_unlinked is None:
+            return
+        await self._park(
+            "crm_owner",
+            "OwnerNotLinked",
+            f"{synced.owner_unlinked} is not linked to a {synced.crm} user, so the CRM "
+            "record has no owner; link the rep (leadflow reps sync) and retry",
+        )
 
     async def _finish_routing(self) -> None:
         """CRM write and owner notification, each unless already done."""

@@ -58,6 +58,7 @@ EVENTS = {
     "win_announced": "Win announced",
     "handed_off": "Handed off to account management",
     "retry_requested": "Retry requested",
+    "crm_change_not_applied": "CRM change not applied",
 }
 # Data kept for machines (the full decision, the score's parts): not shown as details.
 HIDDEN_DATA = {"rep_id", "rerouted", "parts", "assignment", "event_id"}
