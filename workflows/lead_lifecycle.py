@@ -107,8 +107,13 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
     async def lead_event(self, event: LeadEventIn) -> LeadEventResult:
         """Apply an event; answer the stage it leads to. Refused (never dropped or
         applied silently) when it does not apply in the lead's stage."""
+        # An update can arrive with the first task of a run continued as new, before
+        # ``run`` has restored the state (the validator let it through): wait for it.
+        await workflow.wait_condition(lambda: self._state is not None)
         async with self._lock:
             state = self.state
+            if not state.routed:
+                raise _not_allowed(EventNotAllowed(Stage.captured, event.type))
             if event.event_id is not None and event.event_id in state.event_results:
                 return state.event_results[event.event_id].model_copy(update={"applied": False})
             previous = state.stage
@@ -137,10 +142,14 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
     @lead_event.validator
     def _validate_lead_event(self, event: LeadEventIn) -> None:
         state = self._state
-        if state is not None and event.event_id in state.event_results:
+        if state is None:
+            # The run has not started yet (the first task of a run continued as new
+            # carries the update): the handler checks once the state is restored.
+            return
+        if event.event_id in state.event_results:
             return  # answered again, not applied again
-        stage = state.stage if state is not None and state.routed else Stage.captured
-        if state is None or not state.routed or not applies(stage, event.type):
+        stage = state.stage if state.routed else Stage.captured
+        if not state.routed or not applies(stage, event.type):
             raise _not_allowed(EventNotAllowed(stage, event.type))
 
     # -- the run ---------------------------------------------------------------------
