@@ -54,7 +54,22 @@ class Converter:
         api.ensure_properties("deals")
         contact = api.contact(crm_id, CONTACT_FIELDS, ["deals", "companies"])
         values = contact.properties or {}
-        done = self._leadflow_deal(associated(contact, "deals"))
+        deal_ids = associated(contact, "deals")
+        done = self._leadflow_deal(deal_ids)
+        if done is None:
+            # A deal a rep already closed won in HubSpot (the change that brought the
+            # lead here): it is the conversion's deal, marked as Leadflow's from now on.
+            adopted = self._won_deal(deal_ids)
+            if adopted is not None:
+                leadflow_id = values.get("leadflow_id") or crm_id
+                api.call(api.deals.update, adopted, {"properties": {"leadflow_id": leadflow_id}})
+                deal_read = api.call(api.deals.get_by_id, adopted, associations=["companies"])
+                companies = associated(deal_read, "companies") or associated(contact, "companies")
+                account = companies[0] if companies else self._company_for(contact, None)
+                self._mark_customer(crm_id, values)
+                return Conversion(
+                    account_id=account, contact_id=crm_id, deal_id=adopted, created=True
+                )
         if done is not None:
             deal_read = api.call(api.deals.get_by_id, done, associations=["companies"])
             companies = associated(deal_read, "companies") or associated(contact, "companies")
@@ -82,19 +97,33 @@ class Converter:
         )
 
     def _leadflow_deal(self, deal_ids: list[str]) -> str | None:
-        """The won deal Leadflow's conversion created among these, if any."""
+        """The won deal Leadflow's conversion created (or adopted) among these, if any."""
+        for deal_id, values in self._won_deals(deal_ids):
+            if values.get("leadflow_id"):
+                return deal_id
+        return None
+
+    def _won_deal(self, deal_ids: list[str]) -> str | None:
+        """A deal of the pipeline closed won by someone else, if any."""
+        for deal_id, values in self._won_deals(deal_ids):
+            if values.get("pipeline") in (None, self._pipeline):
+                return deal_id
+        return None
+
+    def _won_deals(self, deal_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
         if not deal_ids:
-            return None
+            return []
         request = {
             "inputs": [{"id": i} for i in deal_ids[:100]],
             "properties": ["dealstage", "pipeline", "leadflow_id"],
             "propertiesWithHistory": [],
         }
-        for found in self._api.call(self._api.deal_batch.read, request).results or []:
-            values = found.properties or {}
-            if values.get("dealstage") == self._won_stage and values.get("leadflow_id"):
-                return str(found.id)
-        return None
+        found = self._api.call(self._api.deal_batch.read, request).results or []
+        return [
+            (str(d.id), d.properties or {})
+            for d in found
+            if (d.properties or {}).get("dealstage") == self._won_stage
+        ]
 
     def _company_for(self, contact: Any, owner: str | None) -> str:
         """The contact's company: associated with it, else the matching account (then

@@ -2,7 +2,8 @@
 
     what Salesforce / the transport said                        connectors.base
     ------------------------------------------------------------------------------
-    403 REQUEST_LIMIT_EXCEEDED (REST), the same SOAP fault      RateLimited (60 s)
+    403 REQUEST_LIMIT_EXCEEDED (REST), the same SOAP fault      RateLimited (60 s; 2 s
+                                                                for the concurrent limit)
     5xx; UNABLE_TO_LOCK_ROW, SERVER_UNAVAILABLE, QUERY_TIMEOUT;
       requests timeouts and connection errors                   RetryableError
     401 INVALID_SESSION_ID (after the one re-login), 403 other
@@ -45,6 +46,7 @@ from connectors.salesforce_soap import SoapFault
 # a minute keeps Temporal from hammering an exhausted org while still picking up quickly
 # once an admin raises the limit.
 RATE_LIMIT_RETRY_AFTER_S = 60.0
+CONCURRENT_LIMIT_RETRY_AFTER_S = 2.0
 RATE_LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "TOO_MANY_REQUESTS"})
 # Codes that come with a 400 (or a SOAP fault) but mean "try again".
 RETRYABLE_CODES = frozenset(
@@ -111,10 +113,13 @@ def classify(status: int | None, errors: Iterable[VendorError], action: str) -> 
     vendor = "; ".join(e.message or e.code for e in found)
     message = f"Salesforce refused to {action}: {words}"
     if codes & RATE_LIMIT_CODES or status == 429:
+        # The limit of concurrent long requests clears as they finish: seconds; the
+        # org's daily total does not clear soon: a minute between tries.
+        concurrent = "concurrent" in vendor.casefold()
         return RateLimited(
             f"Salesforce API limit reached ({action}): {words}",
             vendor_message=vendor,
-            retry_after=RATE_LIMIT_RETRY_AFTER_S,
+            retry_after=CONCURRENT_LIMIT_RETRY_AFTER_S if concurrent else RATE_LIMIT_RETRY_AFTER_S,
         )
     if codes & RETRYABLE_CODES or (status is not None and status >= 500):
         return RetryableError(f"Salesforce could not {action} now: {words}", vendor_message=vendor)

@@ -163,10 +163,12 @@ async def test_hubspot_signed_webhooks_move_the_lead_once(hubspot: VendorStack) 
     )
     answer = await stack.http.post(hubspot.webhook_path, content=body, headers=headers)
     assert answer.status_code == 200, answer.text
-    won = await until(stack, lead_id, lambda b: b["stage"] in ("won", "handed_off"), 20, "won")
+    won = await until(stack, lead_id, lambda b: b["stage"] == "handed_off", 30, "handed off")
     assert types(won).count("contacted") == 1
     won_event = next(e for e in won["events"] if e["type"] == "won")
     assert Decimal(str(won_event["data"]["amount"])) == Decimal("8800")
+    # The hand-off's conversion took the deal the rep closed: still one deal.
+    assert fake.deal_ids(crm_id) == [deal_id]
 
 
 async def test_hubspot_refuses_forged_stale_and_unsigned_deliveries(hubspot: VendorStack) -> None:
@@ -213,3 +215,36 @@ async def test_salesforce_outbound_message_moves_the_lead_and_acks(
     assert refused.status_code == 401
     wrong_path = await stack.http.post("/webhooks/salesforce/guess", content=message)
     assert wrong_path.status_code == 401
+
+
+# ------------------------------------------------------------------------- fault run
+
+FAULT_RUN_LEADS = 200
+
+
+async def test_a_flaky_crm_still_gets_every_lead_once_with_its_owner(vs: VendorStack) -> None:
+    """30% of the CRM's answers are rate limits or 5xx while 200 leads arrive: every lead
+    lands in the CRM once, owned by the rep Leadflow chose."""
+    stack, fake = vs.stack, vs.fake
+    fake.fail("burst", ratio=0.3)
+    addresses = [email() for _ in range(FAULT_RUN_LEADS)]
+    semaphore = asyncio.Semaphore(20)
+
+    async def post(address: str) -> str:
+        async with semaphore:
+            response = await stack.submit(email=address, first_name="Pat", company="Acme")
+            assert response.status_code == 202, response.text
+            lead_id: str = response.json()["lead_id"]
+            return lead_id
+
+    lead_ids = await asyncio.gather(*(post(a) for a in addresses))
+    bodies = [
+        await until(stack, lead_id, lambda b: b["crm_id"] is not None, 120, "reached the CRM")
+        for lead_id in lead_ids
+    ]
+    fake.heal()
+    assert fake.calls() > FAULT_RUN_LEADS
+    for address, body in zip(addresses, bodies, strict=True):
+        assert fake.lead_ids(address) == [body["crm_id"]], address
+        assert fake.lead_owner(body["crm_id"]) == vs.users[body["owner"]["email"]]
+        assert not body["needs_attention"], body["attention"]

@@ -67,13 +67,14 @@ class CrmFake(Protocol):
     # -- faults ----------------------------------------------------------------------
     def fail(
         self,
-        kind: Literal["429", "5xx", "slow", "expired_session", "validation"],
+        kind: Literal["429", "5xx", "slow", "expired_session", "validation", "burst"],
         *,
         times: int = 1,
         ratio: float | None = None,
     ) -> None:
         """Make the next ``times`` API calls fail this way (or, with ``ratio``, that
-        share of all calls from now on, chosen at random, until ``heal``). ``slow``
+        share of all calls from now on, chosen at random, until ``heal``). ``burst``
+        mixes the vendor's short rate limit and 5xx answers, half each. ``slow``
         answers after a delay longer than the connector's timeout; ``validation`` is the
         vendor's validation error for a write (reads are not affected)."""
         ...

@@ -38,7 +38,7 @@ from tests.fakes.hubspot_schema import HubSpotError, invalid, validation_error
 from tests.fakes.hubspot_store import Store
 from tests.fakes.server import serve
 
-FaultKind = Literal["429", "5xx", "slow", "expired_session", "validation"]
+FaultKind = Literal["429", "5xx", "slow", "expired_session", "validation", "burst"]
 ALL_SCOPES = frozenset(
     {
         *(
@@ -84,8 +84,11 @@ class Faults:
             if self.ratio is not None:
                 if self.rng.random() >= self.ratio:
                     return None
-                choices = RATIO_VARIANTS.get(self.kind, ("",))
-                return self.kind, self.variant or self.rng.choice(choices)
+                kind: str = self.kind
+                if kind == "burst":  # a 429 or a 5xx, half each
+                    kind = self.rng.choice(("429", "5xx"))
+                choices = RATIO_VARIANTS.get(kind, ("",))
+                return kind, self.variant or self.rng.choice(choices)
             if self.remaining <= 0:
                 return None
             self.remaining -= 1

@@ -206,12 +206,13 @@ class FakeSalesforce:
 
     def fail(
         self,
-        kind: Literal["429", "5xx", "slow", "expired_session", "validation"],
+        kind: Literal["429", "5xx", "slow", "expired_session", "validation", "burst"],
         *,
         times: int = 1,
         ratio: float | None = None,
     ) -> None:
-        """As ``CrmFake.fail``: "429" is Salesforce's 403 REQUEST_LIMIT_EXCEEDED,
+        """As ``CrmFake.fail`` ("burst" mixes the concurrent-request limit and 503s):
+        "429" is Salesforce's 403 REQUEST_LIMIT_EXCEEDED,
         "5xx" a 503, "expired_session" ends every session (401 INVALID_SESSION_ID),
         "validation" a FIELD_CUSTOM_VALIDATION_EXCEPTION on the next write."""
         self.gate.fail(kind, times, ratio)

@@ -89,6 +89,8 @@ class Gate:
             if self._ratio is not None:
                 kind, share = self._ratio
                 if (write or kind not in WRITE_ONLY_FAULTS) and random.random() < share:
+                    if kind == "burst":  # the concurrent-request limit or a 503, half each
+                        return random.choice(("concurrent", "5xx"))
                     return kind
         return None
 

@@ -57,6 +57,9 @@ def _base_url(request: Request) -> str:
 _EXPIRED = ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 _FAULTS = {
     "429": ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+    "concurrent": ApiError(
+        403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."
+    ),
     "5xx": ApiError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable, try again later."),
     "validation": ApiError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", VALIDATION_MESSAGE),
 }
