@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from connectors.hubspot import HubSpotCRM
+from store.reps import DEMO_REPS
 from tests.fakes.hubspot_routes import match
 from tests.fakes.hubspot_schema import HubSpotError, invalid, validation_error
 from tests.fakes.hubspot_store import Store
@@ -358,15 +359,26 @@ def running_hubspot(**options: Any) -> Iterator[FakeHubSpot]:
         yield fake
 
 
+# The nurture list of config/demo.yaml, so that leadflow dev's demo runs against the fake.
+DEMO_NURTURE_LIST = "Leadflow nurture"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve a fake HubSpot CRM API")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--token", default=None)
+    parser.add_argument(
+        "--users",
+        nargs="*",
+        default=[email for _, email, _ in DEMO_REPS],
+        help="emails of the owners to create (default: the demo reps of leadflow dev)",
+    )
     args = parser.parse_args(argv)
     fake = FakeHubSpot(token=args.token)
-    fake.add_user("ada@example.com", "Ada Lovelace")
-    fake.add_user("grace@example.com", "Grace Hopper")
+    for email in args.users:
+        fake.add_user(email, email.split("@")[0].replace(".", " ").title())
     fake.add_user("gone@example.com", "Gone Away", active=False)
+    fake.add_list(DEMO_NURTURE_LIST)
     with serve(fake.app, port=args.port) as url:
         sys.stdout.write(
             f"fake HubSpot at {url}\n"

@@ -29,6 +29,7 @@ from typing import Literal
 import uvicorn
 
 from connectors.salesforce import SalesforceCRM
+from store.reps import DEMO_REPS
 from tests.fakes.salesforce_conversion import convert_lead
 from tests.fakes.salesforce_gate import Gate
 from tests.fakes.salesforce_http import CONSUMER_KEY, PASSWORD, SECURITY_TOKEN, create_app
@@ -263,8 +264,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve a fake Salesforce org")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8555)
+    parser.add_argument(
+        "--users",
+        nargs="*",
+        default=[email for _, email, _ in DEMO_REPS],
+        help="emails of the users to create (default: the demo reps of leadflow dev)",
+    )
     args = parser.parse_args(argv)
     gate = Gate(SalesforceOrg())
+    for email in args.users:
+        gate.org.add_user(email, email.split("@")[0].replace(".", " ").title())
+    # The nurture list of config/demo.yaml, so that leadflow dev's demo runs against it.
+    gate.org.insert("Campaign", {"Name": "Leadflow nurture", "IsActive": True}, None)
     url = f"http://{args.host}:{args.port}"
     sys.stdout.write(
         f"Fake Salesforce org at {url}\n"
