@@ -9,6 +9,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# The CRMs by name, as people write them.
+CRM_LABELS = {"local": "embedded CRM", "salesforce": "Salesforce", "hubspot": "HubSpot"}
+
+
+def crm_label(name: str) -> str:
+    return CRM_LABELS.get(name, name)
+
 
 class CrmLeadData(BaseModel):
     """The lead fields Leadflow writes. ``owner_id`` is the CRM's own user id of the rep."""

@@ -48,12 +48,18 @@ def owner_id_for(session: Session, crm: str, email: str, configured: str | None)
     """The id of the CRM user a rep's records are given to: the configured one when it is
     an active user of ``crm``, else the active user with the rep's email; None when the
     rep is not linked (``domain.crm_links`` decides the same way)."""
+    user = linked_user(session, crm, email, configured)
+    return user.owner_id if user is not None else None
+
+
+def linked_user(session: Session, crm: str, email: str, configured: str | None) -> CrmUser | None:
+    """The user of ``crm`` a rep is linked to (see ``owner_id_for``)."""
     if configured:
         row = session.get(CrmUser, (crm, configured))
         if row is not None and row.active:
-            return row.owner_id
+            return row
     return session.scalars(
-        select(CrmUser.owner_id).where(
+        select(CrmUser).where(
             CrmUser.crm == crm, CrmUser.email == email.strip().casefold(), CrmUser.active
         )
     ).first()

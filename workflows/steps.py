@@ -25,6 +25,7 @@ from temporalio.exceptions import TimeoutError as StepTimedOut
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
+    from domain.crm import crm_label
     from domain.lead import EventType, LeadSubmission, Stage
     from domain.lifecycle import (
         Attention,
@@ -205,7 +206,7 @@ class StepRunner:
         await self._park(
             "crm_owner",
             "OwnerNotLinked",
-            f"{synced.owner_unlinked} is not linked to a {synced.crm} user, so the CRM "
+            f"{synced.owner_unlinked} is not linked to a {crm_label(synced.crm)} user, so the CRM "
             "record has no owner; link the rep (leadflow reps sync) and retry",
         )
 

@@ -39,6 +39,7 @@ TIMERS = {
 STEPS = {
     "assign": "Score and route",
     "crm": "Sync to the CRM",
+    "crm_owner": "Give the CRM record its owner",
     "notify": "Notify the owner",
     "remind": "Remind the owner",
     "escalate": "Escalate to the manager",

@@ -9,11 +9,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from domain.config import Member, RepConfig, RoutingConfig
+from domain.crm import crm_label
 from domain.rotation import SkipReason, available
 from domain.users import Role, at_least
+from store import crm_users
 from store.routing import open_leads
 from web.admin import draft, nav
 from web.admin.config_forms import COMMON_ZONES, read_rep, rep_of, rep_values, row_action
@@ -35,8 +38,13 @@ STATUS = {
 @router.get("/reps", response_class=HTMLResponse)
 def list_reps(request: Request, context: Context, user: Viewer) -> HTMLResponse:
     view = draft.load(context)
+    crm = context.settings.crm_backend.value
     with context.db.read() as session:
         loads = open_leads(session)
+        links = {
+            rep.email: crm_link(session, crm, rep.email, rep.crm_owner_id)
+            for rep in view.config.reps
+        }
     now = datetime.now(UTC)
     counts = view.counts("reps")
     rows = []
@@ -54,11 +62,24 @@ def list_reps(request: Request, context: Context, user: Viewer) -> HTMLResponse:
                     if member.rep == rep.email
                 ],
                 "open": loads.get(rep.email, 0),
+                "crm": links[rep.email],
                 "problems": counts.get(index, 0),
                 "editable": draft.may_edit_rep(view.config, user, rep.email),
             }
         )
-    return render(request, user, "admin/reps.html", {"rows": rows, **view.bar()})
+    return render(
+        request, user, "admin/reps.html", {"rows": rows, "crm": crm_label(crm), **view.bar()}
+    )
+
+
+def crm_link(session: Session, crm: str, email: str, configured: str | None) -> dict[str, str]:
+    """How a rep is linked to a user of the CRM in use, for the reps page."""
+    if crm == "local":
+        return {"id": configured or email, "name": "embedded CRM", "state": "ok"}
+    found = crm_users.linked_user(session, crm, email, configured)
+    if found is None:
+        return {"id": "", "name": "", "state": "missing"}
+    return {"id": found.owner_id, "name": found.name or found.email, "state": "ok"}
 
 
 @router.get("/reps/new", response_class=HTMLResponse)
