@@ -248,7 +248,8 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[httpx.As
 HISTORIES = Path(__file__).parent / "histories"
 # Tests whose lead and hand-off histories are recorded (one per lifecycle path) with
 # LEADFLOW_RECORD_HISTORY=1; tests/test_replay.py replays every recorded history.
-RECORDED_MODULES = ("test_lifecycle_paths.py",)
+RECORDED_MODULES = ("test_lifecycle_paths.py", "test_crm_e2e.py")
+KINDS = {"Handoff": "handoff", "CrmNotice": "crm_notice", "CrmPoll": "crm_poll"}
 
 
 async def record_histories(client: Client, task_queue: str) -> None:
@@ -262,7 +263,7 @@ async def record_histories(client: Client, task_queue: str) -> None:
     test = current.split("::")[-1].split(" ")[0].split("[")[0].removeprefix("test_")
     saved: set[str] = set()
     async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'"):
-        kind = "handoff" if wf.workflow_type == "Handoff" else "lead"
+        kind = KINDS.get(wf.workflow_type, "lead")
         if kind in saved:
             continue
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
