@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -309,6 +310,27 @@ class Settings(BaseSettings):
                 f"LEADFLOW_LEAD_ID_SECRET must be at least {MIN_API_TOKEN_CHARS} characters"
             )
         return value
+
+    @field_validator("hubspot_base_url", "salesforce_login_url", "salesforce_instance_url")
+    @classmethod
+    def _origin_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A CRM endpoint is ``scheme://host[:port]``: http(s), nothing after the port."""
+        if value is None:
+            return value
+        name = f"{ENV_PREFIX}{(info.field_name or '').upper()}"
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name} must be an http:// or https:// URL, got {value!r}")
+        try:
+            parts.port  # noqa: B018 -- raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{name} has an invalid port: {value!r}") from None
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError(
+                f"{name} takes the scheme, host and port only (like "
+                f"{parts.scheme}://{parts.netloc}), got {value!r}"
+            )
+        return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("database_url")
     @classmethod

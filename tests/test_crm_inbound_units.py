@@ -201,3 +201,25 @@ def test_a_change_the_lead_already_reflects_is_not_sent() -> None:
     owner = change(CrmChangeKind.owner_changed, owner_id="9")
     assert already_reflected(owner, Stage.contacted, "a@x.com", "a@x.com")
     assert not already_reflected(owner, Stage.contacted, "a@x.com", "b@x.com")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://api.hubapi.com/crm/v3", "scheme, host and port only"),
+        ("ftp://api.hubapi.com", "http:// or https://"),
+        ("http://127.0.0.1:port", "invalid port"),
+    ],
+)
+def test_crm_urls_are_origins_only(value: str, message: str) -> None:
+    from pydantic import ValidationError
+
+    from settings import Settings, configuration_problems
+
+    assert Settings(_env_file=None, hubspot_base_url="http://127.0.0.1:8765/").hubspot_base_url == (
+        "http://127.0.0.1:8765"
+    )
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, salesforce_login_url=value)
+    [line] = configuration_problems(refused.value)
+    assert line.startswith("LEADFLOW_SALESFORCE_LOGIN_URL") and message in line
