@@ -214,7 +214,7 @@ async def running_stack(
             client, settings, db, executor, task_queue=task_queue, crm=crm, notifier=notifier
         )
         async with worker:
-            app = create_app(settings, db, client, API_TOKEN)
+            app = create_app(settings, db, client, API_TOKEN, crm=crm)
             try:
                 async with serve(app, port) as http:
                     yield Stack(settings, db, client, http, str(http.base_url), task_queue)

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +18,16 @@ from activities.crm_inbound import sync_rep_links
 from store.models import Lead
 from tests.crm_support import HUBSPOT_SECRET, VendorStack, vendor_stack
 from tests.fakes.deliveries import hubspot_delivery, hubspot_event, salesforce_outbound
-from tests.lifecycle_support import email, event, eventually, lead, new_lead, types, until
+from tests.lifecycle_support import (
+    email,
+    event,
+    eventually,
+    lead,
+    new_lead,
+    publish,
+    types,
+    until,
+)
 from workflows.crm_inbound import CrmPollWorkflow
 
 VENDORS = ["salesforce", "hubspot"]
@@ -259,3 +269,33 @@ async def test_a_flaky_crm_still_gets_every_lead_once_with_its_owner(vs: VendorS
         assert fake.lead_ids(address) == [body["crm_id"]], address
         assert fake.lead_owner(body["crm_id"]) == vs.users[body["owner"]["email"]]
         assert not body["needs_attention"], body["attention"]
+
+
+# ------------------------------------------------------------------ account owners
+
+
+async def test_account_owner_rules_find_the_account_in_the_vendor_crm(vs: VendorStack) -> None:
+    """Routing (and its simulation) look the company up in the CRM in use."""
+    stack, fake = vs.stack, vs.fake
+    owner = "sam.rivera@example.com"
+    fake.add_account("Initrode Systems", "initrode.example", vs.users[owner])
+
+    def account_rule(config: dict[str, Any]) -> None:
+        config["nurture"]["list_name"] = "Nurture"
+        config["rules"] = [
+            {
+                "name": "Existing accounts",
+                "when": {"field": "company", "op": "not_empty"},
+                "assign": {"account_owner": True, "else": {"pool": "Inbound"}},
+            }
+        ]
+
+    publish(stack, account_rule)
+    lead_fields = {"email": "ana@initrode.example", "first_name": "Ana", "company": "Initrode"}
+    simulated = await stack.http.post(
+        "/api/v1/simulate", json={"lead": lead_fields}, headers=stack.auth
+    )
+    assert simulated.status_code == 200, simulated.text
+    assert simulated.json()["rep"]["email"] == owner, simulated.json()["explanation"]
+    routed = await stack.wait_for((await stack.submit(**lead_fields)).json()["lead_id"])
+    assert routed["owner"]["email"] == owner

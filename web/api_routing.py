@@ -18,16 +18,16 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from connectors.local import LocalCRM
+from connectors.base import ConnectorError
 from domain import routing_review as review
 from domain.config import ConfigError, Strategy
 from domain.config_checks import problems
+from domain.crm import crm_label
 from domain.lead import lead_key
 from domain.routing import Router, RoutingSnapshot
 from domain.routing_review import RepRef
 from domain.rules import Facts, facts_of
 from domain.scoring import score_lead
-from settings import CrmBackend
 from store import config as config_store
 from store import leads as lead_store
 from store import reps as rep_store
@@ -78,20 +78,22 @@ def _account(
     the CRM was not asked."""
     if not router.wants_account_owner:
         return None, None, None
-    backend = context.settings.crm_backend
-    if backend is not CrmBackend.local:
-        note = f"not looked up: only the local CRM is read in a simulation ({backend.value} "
-        return None, None, note + "is configured), so the lead counts as having no account"
-    found = LocalCRM(context.db).find_account(  # reads only
-        email_domain=facts.get("email_domain"),
-        website_domain=facts.get("website_domain"),
-        company=facts.get("company"),
-        free_mail=bool(facts.get("free_mail")),
-    )
+    try:
+        found = context.crm().find_account(  # reads only
+            email_domain=facts.get("email_domain"),
+            website_domain=facts.get("website_domain"),
+            company=facts.get("company"),
+            free_mail=bool(facts.get("free_mail")),
+        )
+    except (ConnectorError, ValueError) as err:
+        crm = crm_label(context.settings.crm_backend.value)
+        note = f"not looked up: {crm} could not be asked ({err})"
+        return None, None, note + ", so the lead counts as having no account"
     if found is None:
         return None, None, None
     owner_id = found.account.owner_id
-    owner = rep_store.email_for_crm_owner(session, owner_id) if owner_id else None
+    crm_name = context.settings.crm_backend.value
+    owner = rep_store.email_for_crm_owner(session, owner_id, crm_name) if owner_id else None
     return owner, f"{found.account.name} (by {found.by}, {found.similarity:g}%)", None
 
 

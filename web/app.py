@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from connectors.base import CRM
 from settings import Settings, stored_secret
 from store.db import Database
 from web import (
@@ -39,8 +40,11 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings, db: Database, temporal: Client, api_token: str) -> FastAPI:
-    """The web app around already-connected collaborators.
+def create_app(
+    settings: Settings, db: Database, temporal: Client, api_token: str, crm: CRM | None = None
+) -> FastAPI:
+    """The web app around already-connected collaborators (``crm``: the CRM connector to
+    read from; by default the one the settings name, connected on first use).
 
     In production ``/docs`` and ``/redoc`` are off and ``/openapi.json`` needs the bearer
     token, unless LEADFLOW_API_DOCS_PUBLIC; ``/metrics`` needs it unless
@@ -61,6 +65,7 @@ def create_app(settings: Settings, db: Database, temporal: Client, api_token: st
         metrics=Metrics(db),
         templates=Jinja2Templates(directory=TEMPLATES),
         api_token=api_token,
+        _crm=crm,
         lead_id_secret=stored_secret(
             settings.lead_id_secret, settings.lead_id_secret_file
         ).encode(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,8 @@ from fastapi.security import HTTPBearer
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
 
+from connectors.base import CRM
+from connectors.factory import make_crm
 from domain.intake import FirstPosts
 from domain.users import Role, at_least
 from settings import Settings
@@ -34,6 +37,16 @@ class AppContext:
     lead_id_secret: bytes = b""
     # Leads whose first post went through without a counter write (``domain.intake``).
     first_posts: FirstPosts = field(default_factory=FirstPosts)
+    _crm: CRM | None = None
+    _crm_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def crm(self) -> CRM:
+        """The configured CRM (connected on first use), for reads such as a simulation's
+        account lookup; blocking: call it from a worker thread."""
+        with self._crm_lock:
+            if self._crm is None:
+                self._crm = make_crm(self.settings, self.db)
+            return self._crm
 
 
 def get_context(request: Request) -> AppContext:
