@@ -50,6 +50,7 @@ bench: venv
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/open_lifecycles.py
 	$(BIN)/python bench/event_latency.py
+	$(BIN)/python bench/crm_backends.py
 
 clean:
 	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache
