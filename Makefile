@@ -39,7 +39,7 @@ chromium:
 	  else echo "browser tests need Chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 
 test: lint chromium
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	  exit $$status
 
