@@ -174,8 +174,21 @@ class Settings(BaseSettings):
     hubspot_lost_stage: str = Field("closedlost", description="Deal stage id of a lost deal")
 
     # Slack
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = Field(
+        None, description="Bot token (xoxb-…); without it everything goes to the inbox"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, description="Verifies every request to /slack/events"
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, description="App-level token (xapp-…) for Socket Mode: leadflow slack --socket"
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Base of the Slack Web API (tests: a fake)"
+    )
+    slack_wins_channel: str = Field(
+        "#wins", description="Where won deals and the weekly leaderboard are posted"
+    )
 
     # Lifecycle durations (seconds) -- named settings, never literals in workflow code.
     lifecycle_idle_timeout_s: float = Field(

@@ -11,16 +11,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.approvals import ApprovalActivities
 from activities.crm_inbound import CrmInboundActivities, sync_rep_links
 from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
 from activities.lifecycle import LifecycleActivities
 from activities.reminders import ReminderActivities
 from bots.notifier import Notifier, OfflineNotifier
+from bots.slack_notifier import SlackNotifier
 from connectors.base import CRM, ConnectorError
 from connectors.factory import make_crm
 from settings import Settings
 from store.db import Database
+from workflows.approval import ApprovalWorkflow
 from workflows.client import make_client
 from workflows.crm_inbound import CrmNoticeWorkflow, CrmPollWorkflow
 from workflows.handoff import HandoffWorkflow
@@ -57,7 +60,7 @@ def build_worker(
 ) -> Worker:
     """A worker for the lead lifecycle. Tests pass their own task queue and fakes."""
     crm = crm or make_crm(settings, db)
-    notifier = notifier or OfflineNotifier(db)
+    notifier = notifier or make_notifier(settings, db)
     acts = LeadActivities(
         db, crm, notifier, default_team=settings.default_team, base_url=settings.base_url
     )
@@ -66,10 +69,17 @@ def build_worker(
     reminders = ReminderActivities(db, crm, notifier, **common)
     handoff = HandoffActivities(db, crm, notifier, **common)
     inbound = CrmInboundActivities(db, crm)
+    approvals = ApprovalActivities(db, crm, notifier, **common)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=[LeadLifecycleWorkflow, HandoffWorkflow, CrmNoticeWorkflow, CrmPollWorkflow],
+        workflows=[
+            LeadLifecycleWorkflow,
+            HandoffWorkflow,
+            CrmNoticeWorkflow,
+            CrmPollWorkflow,
+            ApprovalWorkflow,
+        ],
         workflow_runner=SANDBOX,
         activities=[
             acts.assign_lead,
@@ -90,6 +100,10 @@ def build_worker(
             inbound.poll_changes,
             inbound.save_mark,
             inbound.apply_change,
+            approvals.plan_approval,
+            approvals.record_approval_request,
+            approvals.open_approval_level,
+            approvals.record_approval_decision,
         ],
         activity_executor=executor,
         # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).
@@ -141,6 +155,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                 await stop.wait()
         log.info("worker stopped")
     db.dispose()
+
+
+def make_notifier(settings: Settings, db: Database) -> Notifier:
+    """Slack when a bot token is configured (every message is also an inbox row);
+    otherwise the inbox alone."""
+    if settings.slack_bot_token is not None:
+        return SlackNotifier.from_settings(settings, db)
+    return OfflineNotifier(db, settings.slack_wins_channel)
 
 
 def link_reps_at_start(db: Database, crm: CRM) -> None:

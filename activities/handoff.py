@@ -192,6 +192,16 @@ class HandoffActivities(StepActivities):
                 f"{params.idempotency_key}:account_manager",
                 b=b,
             )
+            text, b = blocks.account_manager_took_over(
+                params.account_manager.name,
+                sub.company or sub.full_name,
+                params.account_manager.slack_user_id,
+            )
+            self._notifier.announce(
+                Message(kind="win_handoff", lead_id=params.lead_id, text=text, blocks=b),
+                f"{params.idempotency_key}:channel:handoff",
+                thread_of=f"{params.idempotency_key}:channel",
+            )
         with self._db.session() as session:
             lead_store.add_event_once(
                 session,

@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.crm_owner import CrmOwners
 from activities.errors import classified, to_application_error
-from bots.blocks.lead import new_lead_blocks, new_lead_text
+from bots.blocks.lead_card import lead_card_blocks, lead_card_text
+from bots.lead_cards import lead_card
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
@@ -320,17 +321,22 @@ class LeadActivities:
     @classified
     def notify_owner(self, params: NotifyOwnerInput) -> NotifyOwnerResult:
         """Tell the owner about the new lead, once."""
+        with self._db.read() as session:
+            card = lead_card(
+                session,
+                params.lead_id,
+                owner=params.owner,
+                submission=params.submission,
+                score=params.score,
+                grade=params.grade,
+                lead_url=f"{self._base_url}/admin/leads/{params.lead_id}",
+                sla_due=params.sla_due,
+            )
         message = Message(
             kind="new_lead",
             lead_id=params.lead_id,
-            text=new_lead_text(params.owner, params.submission, params.score, params.grade),
-            blocks=new_lead_blocks(
-                params.owner,
-                params.submission,
-                params.score,
-                params.grade,
-                lead_url=f"{self._base_url}/inbox#lead-{params.lead_id}",
-            ),
+            text=lead_card_text(card),
+            blocks=lead_card_blocks(card),
         )
         notification_id = self._notifier.notify(params.owner, message, params.idempotency_key)
         with self._db.session() as session:

@@ -1,6 +1,7 @@
-"""Sending messages to reps, managers and the team's wins channel. The offline notifier
-writes to the log and to the inbox table shown at ``/inbox``; a Slack notifier will
-implement the same protocol."""
+"""Sending messages to reps, managers and the team's wins channel. Every message is first
+a row of the inbox table shown at ``/inbox`` (``inbox_row``); the offline notifier stops
+there (plus a log line), the Slack notifier (``bots/slack_notifier.py``) then posts it to
+Slack."""
 
 from __future__ import annotations
 
@@ -43,10 +44,58 @@ class Notifier(Protocol):
         by ``email``; once per ``idempotency_key``, returning the delivery's id."""
         ...
 
-    def announce(self, message: Message, idempotency_key: str) -> int:
+    def announce(self, message: Message, idempotency_key: str, thread_of: str | None = None) -> int:
         """Post ``message`` to the team's wins channel once per ``idempotency_key``;
-        returns the post's id."""
+        returns the post's id. ``thread_of``: the idempotency key of an earlier
+        announcement this one replies to, in its thread."""
         ...
+
+
+def rep_id_by_email(db: Database, email: str) -> int | None:
+    """The rep with this email (any case, outer spaces ignored), if any."""
+    with db.read() as session:
+        return session.scalars(
+            select(Rep.id).where(func.lower(Rep.email) == normalize_email(email))
+        ).first()
+
+
+def inbox_row(
+    db: Database,
+    message: Message,
+    idempotency_key: str,
+    rep_id: int | None,
+    recipient: str,
+    *,
+    thread_of: str | None = None,
+) -> tuple[int, bool]:
+    """The inbox row of ``message`` for ``recipient`` (an email, or a channel for
+    announcements), written once per ``idempotency_key``: its id, and whether this call
+    wrote it."""
+    try:
+        with db.session() as session:
+            existing = notification_by_key(session, idempotency_key)
+            if existing is not None:
+                return existing.id, False
+            row = Notification(
+                idempotency_key=idempotency_key,
+                rep_id=rep_id,
+                recipient=recipient,
+                lead_id=message.lead_id,
+                kind=message.kind,
+                text=message.text,
+                blocks={"blocks": message.blocks},
+                thread_of=thread_of,
+            )
+            session.add(row)
+            session.flush()
+            return row.id, True
+    except IntegrityError:
+        # Another try of the same step wrote it first.
+        with db.session() as session:
+            found = notification_by_key(session, idempotency_key)
+            if found is None:
+                raise
+            return found.id, False
 
 
 class OfflineNotifier:
@@ -62,43 +111,28 @@ class OfflineNotifier:
 
     def notify_person(self, email: str, name: str, message: Message, idempotency_key: str) -> int:
         # A manager who is also a rep sees the message in their own inbox.
-        with self._db.read() as session:
-            rep_id = session.scalars(
-                select(Rep.id).where(func.lower(Rep.email) == normalize_email(email))
-            ).first()
+        rep_id = rep_id_by_email(self._db, email)
         return self._deliver(message, idempotency_key, rep_id, email, name)
 
-    def announce(self, message: Message, idempotency_key: str) -> int:
+    def announce(self, message: Message, idempotency_key: str, thread_of: str | None = None) -> int:
         channel = self._wins_channel
-        return self._deliver(message, idempotency_key, None, channel, channel)
+        return self._deliver(message, idempotency_key, None, channel, channel, thread_of)
 
     def _deliver(
-        self, message: Message, idempotency_key: str, rep_id: int | None, recipient: str, to: str
+        self,
+        message: Message,
+        idempotency_key: str,
+        rep_id: int | None,
+        recipient: str,
+        to: str,
+        thread_of: str | None = None,
     ) -> int:
         """The inbox row of ``message`` for ``recipient`` (``to`` names them in the log)."""
-        try:
-            with self._db.session() as session:
-                existing = notification_by_key(session, idempotency_key)
-                if existing is not None:
-                    return existing.id
-                row = Notification(
-                    idempotency_key=idempotency_key,
-                    rep_id=rep_id,
-                    recipient=recipient,
-                    lead_id=message.lead_id,
-                    kind=message.kind,
-                    text=message.text,
-                    blocks={"blocks": message.blocks},
-                )
-                session.add(row)
-                session.flush()
-                notification_id = row.id
-        except IntegrityError:
-            with self._db.session() as session:
-                found = notification_by_key(session, idempotency_key)
-                if found is None:
-                    raise
-                return found.id
+        notification_id, written = inbox_row(
+            self._db, message, idempotency_key, rep_id, recipient, thread_of=thread_of
+        )
+        if not written:
+            return notification_id
         # The message text holds the lead's contact details: it goes to the inbox, not
         # the log.
         log.info(

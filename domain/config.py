@@ -1,12 +1,13 @@
 """The routing configuration: one document that admins edit as a draft and publish as an
 immutable numbered version. Reps, pools, territories, rules and the catch-all fallback
 live here, with the lead-scoring model, each pool's speed-to-lead SLA and holidays, the
-nurture loop's timings and the hand-off to account management.
+nurture loop's timings, the hand-off to account management and the approval chains.
 
 This module holds the document's shape (pydantic models, which refuse unknown fields and
 bad values) and exports every part of it: the building blocks (value types, working
 hours, the conditions of rules) live in ``domain.config_base``, the lifecycle sections
-(SLA, scoring, nurture, hand-off) in ``domain.config_lifecycle``; ``domain.config_checks``
+(SLA, scoring, nurture, hand-off) in ``domain.config_lifecycle``, the approval chains in
+``domain.config_approvals``; ``domain.config_checks``
 holds the checks that need the whole document.
 Both report a location such as ``pools[0].members[1].rep`` that the YAML layer turns
 into a line number.
@@ -24,6 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from domain.config_approvals import (
+    POOL_MANAGER,
+    ApprovalChain,
+    ApprovalKind,
+    ApprovalLevel,
+    ApprovalsConfig,
+    Outcome,
+)
 from domain.config_base import (
     DERIVED_FIELDS,
     EXTRA_FIELD,
@@ -183,6 +192,8 @@ class RoutingConfig(Strict):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     nurture: NurtureConfig = Field(default_factory=NurtureConfig)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
+    # Empty by default: a document written before approvals existed stays valid.
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
 
     def dump(self) -> dict[str, Any]:
         """The document as plain data, in its canonical form (aliases, no defaults left
@@ -198,9 +209,14 @@ __all__ = [
     "EXTRA_FIELD",
     "LEAD_FIELDS",
     "NUMERIC_FIELDS",
+    "POOL_MANAGER",
     "SCORE_FIELDS",
     "AllOf",
     "AnyOf",
+    "ApprovalChain",
+    "ApprovalKind",
+    "ApprovalLevel",
+    "ApprovalsConfig",
     "Assign",
     "Clock",
     "Condition",
@@ -215,6 +231,7 @@ __all__ = [
     "OnReturn",
     "OnboardingTask",
     "Op",
+    "Outcome",
     "Period",
     "PoolConfig",
     "PoolFallback",

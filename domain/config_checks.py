@@ -1,8 +1,8 @@
 """Checks of a whole configuration document that its shape alone does not catch:
 references between sections, duplicates, empty pools, unreachable rules, overlapping
 territories, scoring rules that test the score itself, grades and thresholds a score can
-never reach; and ``validated``, which runs the shape and these checks together and
-reports every problem with its location."""
+never reach, approval levels out of order; and ``validated``, which runs the shape and
+these checks together and reports every problem with its location."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from domain.config import (
     SCORE_FIELDS,
     AllOf,
     AnyOf,
+    ApprovalKind,
     Assign,
     Condition,
     ConfigError,
@@ -141,6 +142,53 @@ def problems(config: RoutingConfig) -> list[Problem]:
     found.extend(_scoring_problems(config, territories))
     if config.handoff.pool is not None and config.handoff.pool not in pools:
         add("handoff.pool", f"unknown pool {config.handoff.pool!r}")
+    found.extend(_approval_problems(config))
+    return found
+
+
+def _approval_problems(config: RoutingConfig) -> list[Problem]:
+    """Approval levels out of order, ``up_to`` where it means nothing, an approver listed
+    twice in one level."""
+    found: list[Problem] = []
+
+    def add(location: str, message: str) -> None:
+        found.append(Problem(location=location, message=message))
+
+    for kind in ApprovalKind:
+        chain = config.approvals.chain(kind)
+        if chain is None:
+            continue
+        where = f"approvals.{kind.value}.levels"
+        previous: tuple[int, Any] | None = None  # (index, up_to) of the last level with one
+        open_ended: int | None = None  # the first level without up_to
+        for i, level in enumerate(chain.levels):
+            at = f"{where}[{i}]"
+            if level.up_to is not None and kind is not ApprovalKind.discount:
+                add(f"{at}.up_to", f"up_to only applies to discount levels, not {kind.value}")
+            elif level.up_to is not None and open_ended is not None:
+                add(
+                    f"{at}.up_to",
+                    f"levels[{open_ended}] before it has no up_to, so it already covers every "
+                    "percent: give up_to to every level but the last",
+                )
+            elif level.up_to is not None and previous is not None and level.up_to <= previous[1]:
+                add(
+                    f"{at}.up_to",
+                    f"up_to {level.up_to}% must be above levels[{previous[0]}].up_to "
+                    f"({previous[1]}%): list the levels from the smallest discount up",
+                )
+            if level.up_to is not None:
+                previous = (i, level.up_to)
+            elif open_ended is None:
+                open_ended = i
+            seen: dict[str, int] = {}
+            for j, approver in enumerate(level.approvers):
+                if approver in seen:
+                    add(
+                        f"{at}.approvers[{j}]",
+                        f"{approver!r} is listed twice (also approvers[{seen[approver]}])",
+                    )
+                seen.setdefault(approver, j)
     return found
 
 

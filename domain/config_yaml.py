@@ -371,7 +371,8 @@ def _pruned(value: Any) -> Any:
 def _readable(data: dict[str, Any]) -> dict[str, Any]:
     """Times as HH:MM (seconds only when set), the days of a period and holidays as dates,
     and the small mappings on one line each: a condition, a member, an action, working
-    hours, a period, an SLA, a grade, an onboarding task."""
+    hours, a period, an SLA, a grade, an onboarding task, an approval level; no
+    ``approvals`` section when it has no chain."""
     for rep in data.get("reps", []):
         hours = rep.get("working_hours")
         if hours:
@@ -406,6 +407,11 @@ def _readable(data: dict[str, Any]) -> dict[str, Any]:
     handoff = data.get("handoff", {})
     if "onboarding_tasks" in handoff:
         handoff["onboarding_tasks"] = [_Flow(task) for task in handoff["onboarding_tasks"]]
+    approvals = data.get("approvals")
+    if approvals == {}:
+        del data["approvals"]  # no chain: a document without the section reads the same
+    for chain in (approvals or {}).values():
+        chain["levels"] = [_Flow(level) for level in chain.get("levels", [])]
     return data
 
 

@@ -183,6 +183,12 @@ class EventType(StrEnum):
     retry_requested = "retry_requested"
     # A change made in the CRM that does not apply to the lead's stage: recorded, not forced.
     crm_change_not_applied = "crm_change_not_applied"
+    # Approvals (``workflows.approval``): asked, escalated to the next level, decided (or
+    # timed out), and an approved request the lead's stage no longer allowed to apply.
+    approval_requested = "approval_requested"
+    approval_escalated = "approval_escalated"
+    approval_decided = "approval_decided"
+    approval_not_applied = "approval_not_applied"
 
 
 class LeadSubmission(BaseModel):

@@ -6,10 +6,12 @@ Fields are only ever added with defaults, so running workflows keep decoding the
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from domain.approvals import ApprovalResult
 from domain.lead import EventType, LeadSubmission, Owner, Stage
 from domain.routing import RoutingDecision
 from domain.scoring import Engagement, ScoreResult
@@ -152,6 +154,13 @@ class LeadState(BaseModel):
     # Answers to recent events by ``event_id``: the same id is applied once.
     event_results: dict[str, LeadEventResult] = Field(default_factory=dict)
     events_applied: int = 0
+    # Approvals (``workflows.approval``): how many were requested (the next one's number),
+    # the open ones (approval id → kind), results signalled but not applied yet, and the
+    # discount approved last (percent).
+    approvals_requested: int = 0
+    open_approvals: dict[str, str] = Field(default_factory=dict)
+    approval_results: list[ApprovalResult] = Field(default_factory=list)
+    approved_discount: Decimal | None = None
 
 
 class LeadLifecycleResult(BaseModel):
@@ -208,6 +217,8 @@ class NotifyOwnerInput(BaseModel):
     grade: str | None = None
     received_at: datetime
     crm_id: str | None = None
+    # When the owner must have made contact (the speed-to-lead SLA's first reminder).
+    sla_due: datetime | None = None
 
 
 class NotifyOwnerResult(BaseModel):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -90,9 +90,15 @@ class PoolPick(BaseModel):
     state: PoolState
 
 
-def available(rep: RepConfig, now: datetime) -> SkipReason | None:
+def available(
+    rep: RepConfig, now: datetime, away_until: Mapping[str, datetime] | None = None
+) -> SkipReason | None:
     """Why ``rep`` cannot take a lead at ``now`` (away or outside working hours, in the
-    rep's own timezone), or None."""
+    rep's own timezone), or None. ``away_until``: reps who said they are away (from Slack
+    or the admin app) until when, besides the configuration's time off."""
+    until = (away_until or {}).get(rep.email)
+    if until is not None and now < until:
+        return SkipReason.away
     local = now.astimezone(ZoneInfo(rep.timezone))
     today = local.date()
     for period in rep.out_of_office:
@@ -139,6 +145,7 @@ def pick(
     seed: str,
     open_leads: dict[str, int] | None = None,
     exclude: Collection[str] = (),
+    away_until: Mapping[str, datetime] | None = None,
 ) -> PoolPick:
     """Choose the member who takes the next lead of ``pool`` at ``now``, never one of
     ``exclude`` (rep emails)."""
@@ -165,7 +172,7 @@ def pick(
         elif weight == 0:
             reason = SkipReason.zero_weight
         else:
-            reason = available(rep, now)
+            reason = available(rep, now, away_until)
             if reason is None and (
                 (member.daily_cap is not None and ms.day_count >= member.daily_cap)
                 or (member.weekly_cap is not None and ms.week_count >= member.weekly_cap)

@@ -60,6 +60,8 @@ class RoutingSnapshot(BaseModel):
     open_leads: dict[str, int] = Field(default_factory=dict)
     account_owner: str | None = None
     account: str | None = None
+    # Reps who said they are away, until when (``store.availability``).
+    away_until: dict[str, datetime] = Field(default_factory=dict)
 
 
 class Routed(BaseModel):
@@ -208,6 +210,7 @@ class Router:
             seed=seed,
             open_leads=snapshot.open_leads,
             exclude=exclude,
+            away_until=snapshot.away_until,
         )
         explanation["pool"] = {
             "name": pool.name,
@@ -238,7 +241,9 @@ class Router:
                 state=chosen.state,
             )
         return Routed(
-            decision=self._pool_fallback(rule, pool, now, explanation, chosen.skipped, exclude),
+            decision=self._pool_fallback(
+                rule, pool, now, explanation, chosen.skipped, exclude, snapshot.away_until
+            ),
             pool=pool.name,
             state=chosen.state,
         )
@@ -251,6 +256,7 @@ class Router:
         explanation: dict[str, Any],
         skipped: list[Skip],
         exclude: frozenset[str] = frozenset(),
+        away_until: dict[str, datetime] | None = None,
     ) -> RoutingDecision:
         """Nobody in the pool could take the lead: its fallback does, and says so."""
         why = f"nobody in pool {pool.name!r} could take it{_skips(skipped)}"
@@ -263,7 +269,7 @@ class Router:
                 rep is not None
                 and rep.active
                 and rep.email not in exclude
-                and available(rep, now) is None
+                and available(rep, now, away_until) is None
             ):
                 explanation["chosen"] = rep.email
                 return RoutingDecision(

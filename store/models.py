@@ -76,6 +76,18 @@ class Rep(Base):
     team: Mapped[Team | None] = relationship(back_populates="reps")
 
 
+class RepAvailability(Base):
+    """A rep's own word on being away (``/leadflow away until …`` in Slack), besides the
+    configuration's time off: routing skips them until ``away_until``."""
+
+    __tablename__ = "rep_availability"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    away_until: Mapped[datetime]
+    set_by: Mapped[str] = mapped_column(String(320))
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Lead(Base):
     """The lead as Leadflow tracks it: a projection of its workflow, kept by activities."""
 
@@ -256,6 +268,16 @@ class Notification(Base):
     blocks: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    # Slack: the channel (D… for a direct message) and ts of the posted message, so a
+    # retried delivery updates it instead of posting again.
+    channel: Mapped[str | None] = mapped_column(String(40))
+    ts: Mapped[str | None] = mapped_column(String(40))
+    # inbox (no Slack) | slack | diverted (Slack refused it: it stays in the inbox)
+    delivery: Mapped[str] = mapped_column(String(20), default="inbox", server_default="inbox")
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The idempotency key of the message this one replies to in its thread.
+    thread_of: Mapped[str | None] = mapped_column(String(200))
 
     rep: Mapped[Rep | None] = relationship()
 
@@ -384,3 +406,38 @@ class UserAudit(Base):
     action: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(320))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Approval(Base):
+    """One approval request (``workflows.approval``), kept by its activities for lists:
+    what was asked, by whom, where it stands (the current level and its approvers), and
+    how it ended. ``history`` is its audit trail: ``{at, action, by, level, ...}`` for
+    every step (requested, escalated, decided)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status_requested_at", "status", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(30))
+    # The request's figures: percent, to, claimant (those it has).
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime]
+    # pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(20))
+    timed_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    level: Mapped[int] = mapped_column(Integer)
+    levels: Mapped[int] = mapped_column(Integer)
+    approvers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deadline: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    # The request and the result as the workflow had them (``domain.approvals``).
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -19,6 +19,7 @@ from domain.config import Assign, Member, PoolConfig, RepConfig, RoutingConfig
 from domain.lead import Stage
 from domain.routing import Router, RoutingDecision, RoutingSnapshot
 from domain.rules import Facts
+from store import availability
 from store import config as config_store
 from store import reps as rep_store
 from store.models import Lead, Rep
@@ -124,6 +125,7 @@ def decide(
             open_leads=loads,
             account_owner=account_owner,
             account=account,
+            away_until=availability.away_until(session, now),
         )
         routed = router.route(facts, snapshot, now, seed=seed, exclude=exclude, pool=pool)
         if routed.pool is None or routed.state is None:

@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import Stack, unique_email
 from worker import SANDBOX
+from workflows.approval import ApprovalWorkflow
 from workflows.crm_inbound import CrmNoticeWorkflow, CrmPollWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
@@ -28,7 +29,13 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def replayer() -> Replayer:
     return Replayer(
-        workflows=[LeadLifecycleWorkflow, HandoffWorkflow, CrmNoticeWorkflow, CrmPollWorkflow],
+        workflows=[
+            LeadLifecycleWorkflow,
+            HandoffWorkflow,
+            CrmNoticeWorkflow,
+            CrmPollWorkflow,
+            ApprovalWorkflow,
+        ],
         data_converter=pydantic_data_converter,
         workflow_runner=SANDBOX,
     )

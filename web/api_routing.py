@@ -28,6 +28,7 @@ from domain.routing import Router, RoutingSnapshot
 from domain.routing_review import RepRef
 from domain.rules import Facts, facts_of
 from domain.scoring import score_lead
+from store import availability
 from store import config as config_store
 from store import leads as lead_store
 from store import reps as rep_store
@@ -134,6 +135,7 @@ def simulate_lead(context: AppContext, body: SimulateIn) -> Simulated:
             open_leads=_loads(session, router),
             account_owner=owner,
             account=account,
+            away_until=availability.away_until(session, now),
         )
     routed = router.route(facts, snapshot, now, seed=lead_key(lead.email, context.lead_id_secret))
     decision = routed.decision

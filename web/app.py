@@ -20,6 +20,7 @@ from settings import Settings, stored_secret
 from store.db import Database
 from web import (
     admin,
+    api_approvals,
     api_attention,
     api_config,
     api_routing,
@@ -28,6 +29,7 @@ from web import (
     lead_events,
     leads,
     pages,
+    slack,
     webhooks,
 )
 from web.admin.render import FlashMiddleware
@@ -78,7 +80,10 @@ def create_app(
     app.include_router(api_config.router)
     app.include_router(api_routing.router)
     app.include_router(api_attention.router)
+    app.include_router(api_approvals.router)
     app.include_router(webhooks.router)
+    app.include_router(slack.router)
+    app.state.slack = slack.slack_handler(settings, db, temporal)
     admin.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(

@@ -79,6 +79,10 @@ async def _live(context: Context, lead_id: str) -> dict[str, Any]:
         "recycles": state.recycles,
         "engagement_points": round(state.engagement.points, 2),
         "config_version": state.config_version,
+        "approved_discount": (
+            str(state.approved_discount) if state.approved_discount is not None else None
+        ),
+        "open_approvals": dict(state.open_approvals),
     }
 
 

@@ -8,7 +8,9 @@ one entry point of every boundary) and the timers that keep any lead from fallin
 a crack — the speed-to-lead SLA (remind, reassign, escalate), no meeting booked, a worked
 lead gone stale, the nurture cool-off, a queue waiting for a rep. A won lead is handed to
 account management by the ``Handoff`` child workflow; disqualified and handed-off leads
-end the lifecycle.
+end the lifecycle. Approvals (a discount, a reassignment, an ownership dispute) are
+``Approval`` child workflows started by the ``request_approval`` update; their results
+come back as the ``approval_decided`` signal (``workflows.approval``).
 
 What a run guarantees, whatever the boundary it crosses:
 
@@ -35,6 +37,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
     from activities.lifecycle import LifecycleActivities
+    from domain.approvals import ApprovalResult
     from domain.lead import EventType, Stage, workflow_id_for
     from domain.lifecycle import (
         RECENT_EVENT_IDS,
@@ -62,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         next_stage,
     )
 
+from workflows.approval import LeadApprovals
 from workflows.lifecycle_legacy import BOUNDED_RESUBMISSIONS, LegacyLoop
 from workflows.lifecycle_timers import TimerSteps
 from workflows.steps import StepFailed
@@ -73,13 +77,14 @@ __all__ = ["BOUNDED_RESUBMISSIONS", "FULL_LIFECYCLE", "LeadLifecycleWorkflow"]
 
 
 @workflow.defn(name="LeadLifecycle")
-class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
+class LeadLifecycleWorkflow(TimerSteps, LegacyLoop, LeadApprovals):
     def __init__(self) -> None:
         self._state: LeadState | None = None
         self._params: LeadLifecycleInput | None = None
         self._pending: list[SubmissionReceived] = []
         self._accepts: list[AcceptChanges] = []
         self._retries: list[RetryRequest] = []
+        self._approvals_in: list[ApprovalResult] = []
         self._step_timeout = timedelta(seconds=30)
         self._key = ""
         self._lock = asyncio.Lock()
@@ -184,6 +189,7 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
                 await self._absorb_batch(params)
                 await self._apply_accepted_changes()
                 await self._retry_failed_steps()
+                await self._apply_approval_results()
                 await self._fire_due_timers()
                 if state.stage is Stage.won and not state.attention:
                     await self._hand_off()
@@ -200,6 +206,7 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop):
             self._pending
             or self._accepts
             or self._retries
+            or self._approval_results_waiting()
             or (state.stage is Stage.won and not state.attention)
             or self._due()
         )

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         LeadState,
         NotifyOwnerInput,
         RecordEventInput,
+        TimerName,
     )
 
 RETRY = RetryPolicy(
@@ -235,6 +236,10 @@ class StepRunner:
                     grade=state.grade,
                     received_at=state.received_at,
                     crm_id=state.crm_id,
+                    sla_due=next(
+                        (t.fires_at for t in state.timers if t.name is TimerName.sla_remind),
+                        None,
+                    ),
                 ),
             )
         except StepFailed:

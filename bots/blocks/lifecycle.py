@@ -10,15 +10,26 @@ whose mrkdwn has every value that came from a form or a person escaped, so a lea
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-Blocks = list[dict[str, Any]]
-
-NAME_LIMIT = 200
-PROSE_LIMIT = 1000
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+from bots.blocks.text import (
+    PROSE_LIMIT,
+    Blocks,
+)
+from bots.blocks.text import context as _context
+from bots.blocks.text import cut as _cut
+from bots.blocks.text import days as _days
+from bots.blocks.text import duration as _duration
+from bots.blocks.text import esc as _esc
+from bots.blocks.text import fields as _fields
+from bots.blocks.text import lead_name as _lead
+from bots.blocks.text import mention as _mention
+from bots.blocks.text import money as _money
+from bots.blocks.text import plain_time as _plain_time
+from bots.blocks.text import section as _section
+from bots.blocks.text import slack_time as _slack_time
+from bots.blocks.text import times as _times
 
 
 def sla_reminder(
@@ -174,6 +185,18 @@ def win_announcement(
     return text, blocks
 
 
+def account_manager_took_over(
+    account_manager_name: str, company: str, account_manager_slack_id: str | None = None
+) -> tuple[str, Blocks]:
+    """The reply in the win's thread: account management has the customer now."""
+    manager, customer = _cut(account_manager_name), _cut(company)
+    text = f"{manager} in account management has taken {customer} over."
+    who = _mention(manager, account_manager_slack_id)
+    return text, [
+        _section(f":handshake: {who} in account management has taken *{_esc(customer)}* over.")
+    ]
+
+
 def handoff_to_account_manager(
     account_manager_name: str,
     company: str,
@@ -217,84 +240,6 @@ def handoff_to_account_manager(
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _cut(value: str, limit: int = NAME_LIMIT) -> str:
-    """``value`` on one line, at most ``limit`` characters: every value from a form or a
-    person passes here first, so no text outgrows Slack's limits."""
-    flat = " ".join(value.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _esc(text: str) -> str:
-    """``text`` escaped for Slack mrkdwn (``&``, ``<``, ``>``), so it cannot mention or
-    link anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _lead(name: str, company: str | None) -> str:
-    return f"{_cut(name)} ({_cut(company)})" if company else _cut(name)
-
-
-def _mention(name: str, slack_user_id: str | None) -> str:
-    return f"<@{slack_user_id}>" if slack_user_id else _esc(name)
-
-
-def _duration(delta: timedelta) -> str:
-    """``delta`` as a person says it: "under a minute", "14 min", "2 h 5 min", "3 days"."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes < 1:
-        return "under a minute"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{_days(days)} {hours} h" if hours and days < 2 else _days(days)
-
-
-def _days(days: int) -> str:
-    return "1 day" if days == 1 else f"{days} days"
-
-
-def _times(count: int) -> str:
-    return {1: "once", 2: "twice"}.get(count, f"{count} times")
-
-
-def _plain_time(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _slack_time(at: datetime) -> str:
-    """``at`` in the reader's own time zone (Slack's date formatting), UTC as fallback."""
-    stamp = int(at.timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} at {{time}}|{_plain_time(at)}>"
-
-
-def _money(amount: Decimal, currency: str) -> str:
-    """``amount`` with thousands separators, cents only when there are any: "$48,000",
-    "€1,250.50", "48,000 CHF"."""
-    code = _cut(currency, 3).upper()
-    number = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    symbol = _SYMBOLS.get(code)
-    return f"{symbol}{number}" if symbol else f"{number} {code}"
-
-
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
-
-
-def _fields(*pairs: tuple[str, str]) -> dict[str, Any]:
-    """A section of label/value fields; the values are escaped here."""
-    return {
-        "type": "section",
-        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_esc(v) or '—'}"} for k, v in pairs],
-    }
-
-
-def _context(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
 
 
 def _open_lead(lead_url: str | None) -> Blocks:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from web.admin import (
+    approvals,
     attention,
     audit,
     auth,
@@ -42,6 +43,7 @@ router.include_router(audit.router)
 router.include_router(inbox.router)
 router.include_router(leads.router)
 router.include_router(attention.router)
+router.include_router(approvals.router)
 router.include_router(simulate.router)
 router.include_router(replay.router)
 router.include_router(publish.router)

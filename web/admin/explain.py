@@ -59,6 +59,10 @@ EVENTS = {
     "handed_off": "Handed off to account management",
     "retry_requested": "Retry requested",
     "crm_change_not_applied": "CRM change not applied",
+    "approval_requested": "Approval requested",
+    "approval_escalated": "Approval escalated",
+    "approval_decided": "Approval decided",
+    "approval_not_applied": "Approval not applied",
 }
 # Data kept for machines (the full decision, the score's parts): not shown as details.
 HIDDEN_DATA = {"rep_id", "rerouted", "parts", "assignment", "event_id"}

@@ -1,0 +1,61 @@
+"""A lead's card (``bots.blocks.lead_card``) from what Leadflow stored about it: the
+submission, the routing decision with its explanation, the score's parts, the stage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bots.blocks.lead_card import LastAction, LeadCard
+from domain.lead import EventType, LeadSubmission, Owner, Stage
+from store import leads as lead_store
+
+
+def lead_card(
+    session: Session,
+    lead_id: str,
+    *,
+    owner: Owner,
+    submission: LeadSubmission,
+    score: int | None,
+    grade: str | None,
+    lead_url: str,
+    stage: Stage = Stage.assigned,
+    sla_due: datetime | None = None,
+    last: LastAction | None = None,
+) -> LeadCard:
+    lead = lead_store.get_lead(session, lead_id)
+    decision: dict[str, Any] = ((lead.routing or {}) if lead else {}).get("decision") or {}
+    explanation: dict[str, Any] = decision.get("explanation") or {}
+    pool: dict[str, Any] = explanation.get("pool") or {}
+    scored = lead_store.latest_event(session, lead_id, EventType.scored)
+    parts = (scored.data.get("parts") or []) if scored is not None else []
+    return LeadCard(
+        lead_id=lead_id,
+        name=submission.full_name,
+        email=submission.email,
+        company=submission.company,
+        title=submission.title,
+        country=submission.country,
+        source=submission.source or submission.utm_source,
+        score=score,
+        grade=grade,
+        score_reasons=score_reasons(parts),
+        rule=decision.get("rule"),
+        pool=decision.get("pool"),
+        strategy=pool.get("strategy"),
+        owner_name=owner.name,
+        owner_slack_id=owner.slack_user_id,
+        stage=stage,
+        sla_due=sla_due,
+        lead_url=lead_url,
+        last=last,
+    )
+
+
+def score_reasons(parts: list[dict[str, Any]]) -> list[str]:
+    """The score's parts that weigh most, as "+20 title contains VP"."""
+    ranked = sorted((p for p in parts if p.get("points")), key=lambda p: -abs(float(p["points"])))
+    return [f"{float(p['points']):+g} {p.get('reason') or p.get('rule')}" for p in ranked[:3]]

@@ -1,0 +1,229 @@
+"""The Slack app end to end: the running stack posts a lead's card to its owner's DM in
+the fake Slack workspace; clicks, signed as Slack signs them, go to ``POST /slack/events``
+and through the lifecycle's one entry point; the card follows the lead's stage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from bots.slack_notifier import SlackNotifier
+from store.db import Database
+from tests.conftest import Stack, running_stack
+from tests.crm_support import SCENARIO_REPS, app_database
+from tests.fakes.slack_api import FakeSlack, running_slack
+from tests.fakes.slack_payloads import SlackRequests
+from tests.lifecycle_support import event, eventually, lead, publish, until
+
+ACTION_IDS = ("lead_contacted", "lead_meeting_booked", "lead_not_a_fit", "lead_why_me")
+
+
+@dataclass
+class SlackStack:
+    stack: Stack
+    fake: FakeSlack
+    requests: SlackRequests
+    users: dict[str, str]  # rep email → Slack user id
+
+    async def post(self, signed: tuple[bytes, dict[str, str]]) -> Any:
+        body, headers = signed
+        return await self.stack.http.post("/slack/events", content=body, headers=headers)
+
+    def card(self, user: str) -> Any:
+        channel = self.fake.dm_channel(user)
+        assert channel is not None, f"no DM with {user}"
+        messages = self.fake.messages(channel)
+        assert messages, f"no message to {user}"
+        return messages[-1]
+
+
+@pytest.fixture
+async def slack(client: Client, task_queue: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
+    db: Database = app_database(tmp_path)
+    try:
+        with running_slack() as fake:
+            users = {
+                email: fake.add_user(email, email.split("@")[0].replace(".", " ").title())
+                for email in SCENARIO_REPS
+            }
+            fake.add_channel("wins")
+            publish(db)
+            notifier = SlackNotifier(db, fake.web_client(), "#wins")
+            async with running_stack(
+                client,
+                db,
+                task_queue,
+                tmp_path,
+                notifier=notifier,
+                slack_bot_token=fake.token,
+                slack_signing_secret=fake.signing_secret,
+                slack_api_url=fake.api_url,
+            ) as stack:
+                yield SlackStack(stack, fake, SlackRequests(fake), users)
+    finally:
+        db.dispose()
+
+
+async def assigned(s: SlackStack, **fields: object) -> tuple[str, str]:
+    """A new lead; its id and its owner's Slack user id."""
+    fields.setdefault("email", f"pat-{id(fields)}@acme-robotics.example")
+    fields.setdefault("first_name", "Pat")
+    fields.setdefault("company", "Acme Robotics")
+    lead_id = (await s.stack.submit(**fields)).json()["lead_id"]
+    body = await s.stack.wait_for(lead_id)
+    return lead_id, s.users[body["owner"]["email"]]
+
+
+def action_ids(message: Any) -> list[str]:
+    return [e["action_id"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+async def test_the_owner_gets_a_card_and_contacted_moves_the_lead(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack, title="VP Sales", country="DE")
+    card = slack.card(owner)
+    assert [a for a in action_ids(card) if a in ACTION_IDS] == list(ACTION_IDS)
+    assert "Routed by rule" in str(card.blocks)
+    click = slack.requests.block_actions(
+        owner, "lead_contacted", channel=card.channel, message_ts=card.ts
+    )
+    answer = await slack.post(click)
+    assert answer.status_code == 200, answer.text
+    await until(slack.stack, lead_id, lambda b: b["stage"] == "contacted", 10, "contacted")
+
+    def updated() -> Any:
+        now = slack.card(owner)
+        return now if "lead_contacted" not in action_ids(now) else None
+
+    now = await eventually(updated, "the card updated in place")
+    assert now.ts == card.ts  # the same message, updated with chat.update
+    assert "lead_meeting_booked" in action_ids(now)
+    assert "Contacted · by" in str(now.blocks)
+    assert slack.fake.calls("chat.update")
+
+
+async def test_someone_else_is_refused_and_nothing_changes(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack)
+    intruder = next(u for e, u in slack.users.items() if u != owner and "morgan" not in e)
+    card = slack.card(owner)
+    click = slack.requests.block_actions(
+        intruder, "lead_contacted", channel=card.channel, message_ts=card.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    posts = await eventually(lambda: slack.fake.response_posts() or None, "an ephemeral answer")
+    assert "belongs to" in (posts[-1].text or "")
+    await asyncio.sleep(0.5)
+    assert (await lead(slack.stack, lead_id))["stage"] == "assigned"
+
+
+async def test_not_a_fit_asks_for_a_reason_then_disqualifies(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack)
+    card = slack.card(owner)
+    click = slack.requests.block_actions(
+        owner, "lead_not_a_fit", channel=card.channel, message_ts=card.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    views = await eventually(lambda: slack.fake.views_opened() or None, "the reason modal")
+    submit = slack.requests.view_submission(
+        owner, view_id=views[-1].id, values={"reason": {"reason_input": "No budget this year"}}
+    )
+    assert (await slack.post(submit)).status_code == 200
+    body = await until(slack.stack, lead_id, lambda b: b["stage"] == "disqualified", 10, "out")
+    assert any(e["data"].get("reason") == "No budget this year" for e in body["events"])
+    await eventually(
+        lambda: "Not a fit: No budget this year" in str(slack.card(owner).blocks) or None,
+        "the card saying so",
+    )
+
+
+async def test_why_me_explains_the_decision_privately(slack: SlackStack) -> None:
+    _, owner = await assigned(slack)
+    card = slack.card(owner)
+    click = slack.requests.block_actions(
+        owner, "lead_why_me", channel=card.channel, message_ts=card.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    posts = await eventually(lambda: slack.fake.response_posts() or None, "the explanation")
+    assert posts[-1].response_type == "ephemeral"
+    assert "got this lead" in str(posts[-1].blocks)
+
+
+async def test_a_click_that_no_longer_applies_is_told_why(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack)
+    card = slack.card(owner)
+    answer = await slack.stack.http.post(
+        f"/leads/{lead_id}/events",
+        json={"type": "disqualified", "reason": "duplicate"},
+        headers=slack.stack.auth,
+    )
+    assert answer.status_code == 202
+    click = slack.requests.block_actions(
+        owner, "lead_contacted", channel=card.channel, message_ts=card.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    posts = await eventually(lambda: slack.fake.response_posts() or None, "an ephemeral answer")
+    text = posts[-1].text or ""
+    assert "no longer applies" in text or "ended" in text, text
+    await eventually(
+        lambda: "lead_contacted" not in action_ids(slack.card(owner)) or None, "the card fixed"
+    )
+
+
+async def test_forged_and_stale_requests_are_refused(slack: SlackStack) -> None:
+    _, owner = await assigned(slack)
+    card = slack.card(owner)
+    forged = slack.requests.block_actions(
+        owner, "lead_contacted", channel=card.channel, message_ts=card.ts, secret="wrong"
+    )
+    stale = slack.requests.block_actions(
+        owner, "lead_contacted", channel=card.channel, message_ts=card.ts, timestamp=1
+    )
+    for signed in (forged, stale):
+        assert (await slack.post(signed)).status_code == 401
+
+
+async def test_lead_text_cannot_ping_or_link(slack: SlackStack) -> None:
+    _, owner = await assigned(
+        slack, first_name="<!channel>", company="<https://evil.example|Invoice>"
+    )
+    card = slack.card(owner)
+    raw = str(card.blocks) + card.text
+    assert "<!channel>" not in raw and "<https://evil.example" not in raw
+    assert "&lt;!channel&gt;" in raw
+
+
+async def test_a_win_is_posted_once_with_the_hand_off_in_its_thread(slack: SlackStack) -> None:
+    lead_id, _ = await assigned(slack)
+    for step in ("contacted", "meeting_booked", "qualified", "proposal_sent"):
+        await event(slack.stack, lead_id, step)
+    await event(slack.stack, lead_id, "won", amount="48000", currency="EUR")
+    await until(slack.stack, lead_id, lambda b: b["stage"] == "handed_off", 30, "handed off")
+    posts = await eventually(lambda: slack.fake.messages("#wins") or None, "the win")
+    wins = [m for m in posts if m.thread_ts is None]
+    assert len(wins) == 1 and "€48,000" in wins[0].text
+    replies = [m for m in posts if m.thread_ts == wins[0].ts]
+    assert len(replies) == 1 and "account management" in replies[0].text
+
+
+async def test_a_rep_away_by_slash_command_gets_no_leads_until_back(slack: SlackStack) -> None:
+    avery = slack.users["avery.park@example.com"]
+    away = await slack.post(
+        slack.requests.slash_command(avery, "/leadflow", "away until 2099-01-01")
+    )
+    assert away.status_code == 200 and "away until" in away.text, away.text
+    status = await slack.post(slack.requests.slash_command(avery, "/leadflow", "status"))
+    assert "away until" in status.text
+    owners = set()
+    for index in range(4):
+        lead_id = (await slack.stack.submit(email=f"away-{index}@acme.example")).json()["lead_id"]
+        owners.add((await slack.stack.wait_for(lead_id))["owner"]["email"])
+    assert "avery.park@example.com" not in owners
+    back = await slack.post(slack.requests.slash_command(avery, "/leadflow", "back"))
+    assert "Welcome back" in back.text
+    wrong = await slack.post(slack.requests.slash_command(avery, "/leadflow", "away until soon"))
+    assert "not a date" in wrong.text
