@@ -43,6 +43,7 @@ from bots.blocks.text import esc
 from bots.blocks.why_me import why_me_blocks, why_me_text
 from bots.events import EventOutcome, Sent, send_lead_event
 from bots.lead_cards import lead_card
+from bots.slack_approvals import SlackApprovals
 from bots.slack_people import Actor, actor_from_profile, permission, rep_by_slack_id
 from domain.lead import LeadSubmission, Owner, Stage
 from domain.stages import LeadEventIn, LeadEventType
@@ -63,8 +64,10 @@ class SlackLeads:
         self._db = db
         self._temporal = temporal
         self._base_url = base_url
+        self._approvals = SlackApprovals(temporal, self._actor, _Responder)
 
     def register(self, app: AsyncApp) -> None:
+        self._approvals.register(app)
         app.action(CONTACTED)(self.on_event_button)
         app.action(MEETING_BOOKED)(self.on_event_button)
         app.action(NOT_A_FIT)(self.on_not_a_fit)
@@ -78,7 +81,11 @@ class SlackLeads:
 
     async def on_command(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         actor = await self._actor(client, body["user_id"])
-        reply = await slack_commands.answer(self._db, actor, str(body.get("text") or ""))
+        words = str(body.get("text") or "").split()
+        if words and words[0].lower() == "discount":
+            reply = await self._approvals.discount_command(actor, words[1:])
+        else:
+            reply = await slack_commands.answer(self._db, actor, " ".join(words))
         await ack(text=reply)  # the answer is seen by the rep only
 
     # -- buttons ----------------------------------------------------------------------

@@ -227,3 +227,111 @@ async def test_a_rep_away_by_slash_command_gets_no_leads_until_back(slack: Slack
     assert "Welcome back" in back.text
     wrong = await slack.post(slack.requests.slash_command(avery, "/leadflow", "away until soon"))
     assert "not a date" in wrong.text
+
+
+async def test_a_discount_is_requested_and_approved_in_slack(slack: SlackStack) -> None:
+    def chain(config: dict[str, Any]) -> None:
+        config["approvals"] = {
+            "discount": {"levels": [{"up_to": 20, "approvers": ["pool_manager"], "timeout": "1h"}]}
+        }
+
+    publish(slack.stack, chain)
+    lead_id, owner = await assigned(slack)
+    for step in (
+        "contacted",
+        "meeting_booked",
+        "qualified",
+        "proposal_sent",
+        "negotiation_started",
+    ):
+        await event(slack.stack, lead_id, step)
+    asked = await slack.post(
+        slack.requests.slash_command(owner, "/leadflow", f"discount {lead_id} 15 multi-year")
+    )
+    assert "went to morgan.hale@example.com" in asked.text, asked.text
+    manager = slack.users["morgan.hale@example.com"]
+
+    def request_message() -> Any:
+        channel = slack.fake.dm_channel(manager)
+        found = list(slack.fake.messages(channel)) if channel else []
+        return next((m for m in found if "approval_approve" in action_ids(m)), None)
+
+    message = await eventually(request_message, "the approval request in the manager's DM")
+    intruder = slack.users["sam.rivera@example.com"]
+    refused = slack.requests.block_actions(
+        intruder, "approval_approve", channel=message.channel, message_ts=message.ts
+    )
+    assert (await slack.post(refused)).status_code == 200
+    posts = await eventually(lambda: slack.fake.response_posts() or None, "the refusal")
+    assert "not an approver" in (posts[-1].text or "")
+    approve = slack.requests.block_actions(
+        manager, "approval_approve", channel=message.channel, message_ts=message.ts
+    )
+    assert (await slack.post(approve)).status_code == 200
+    body = await until(
+        slack.stack, lead_id, lambda b: b.get("approved_discount") == "15", 20, "approved"
+    )
+    assert body["stage"] == "negotiation"
+    await eventually(
+        lambda: (
+            "approval_approve"
+            not in action_ids(
+                next(m for m in slack.fake.messages(message.channel) if m.ts == message.ts)
+            )
+            or None
+        ),
+        "the request's message locked",
+    )
+
+
+async def test_a_reassignment_request_rejected_with_a_comment(slack: SlackStack) -> None:
+    def chain(config: dict[str, Any]) -> None:
+        config["approvals"] = {
+            "reassignment": {"levels": [{"approvers": ["pool_manager"], "timeout": "1h"}]}
+        }
+
+    publish(slack.stack, chain)
+    lead_id, owner = await assigned(slack)
+    card = slack.card(owner)
+    click = slack.requests.block_actions(
+        owner, "lead_request_reassignment", channel=card.channel, message_ts=card.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    views = await eventually(lambda: slack.fake.views_opened() or None, "the reason modal")
+    submit = slack.requests.view_submission(
+        owner, view_id=views[-1].id, values={"comment": {"comment_input": "Wrong territory"}}
+    )
+    assert (await slack.post(submit)).status_code == 200
+    manager = slack.users["morgan.hale@example.com"]
+
+    def request_message() -> Any:
+        channel = slack.fake.dm_channel(manager)
+        found = list(slack.fake.messages(channel)) if channel else []
+        return next((m for m in found if "approval_reject" in action_ids(m)), None)
+
+    message = await eventually(request_message, "the request in the manager's DM")
+    reject = slack.requests.block_actions(
+        manager, "approval_reject", channel=message.channel, message_ts=message.ts
+    )
+    assert (await slack.post(reject)).status_code == 200
+    modal = await eventually(
+        lambda: next((v for v in slack.fake.views_opened() if v.id != views[-1].id), None),
+        "the comment modal",
+    )
+    empty = slack.requests.view_submission(manager, view_id=modal.id, values={})
+    refused = await slack.post(empty)
+    assert "errors" in refused.text  # a rejection needs a comment
+    done = slack.requests.view_submission(
+        manager, view_id=modal.id, values={"comment": {"comment_input": "Keep working it"}}
+    )
+    assert (await slack.post(done)).status_code == 200
+    body = await until(
+        slack.stack,
+        lead_id,
+        lambda b: any(e["type"] == "approval_decided" for e in b["events"]),
+        20,
+        "decided",
+    )
+    decided = next(e for e in body["events"] if e["type"] == "approval_decided")
+    assert decided["data"].get("outcome") == "rejected", decided
+    assert body["owner"]["email"] == next(e for e, u in slack.users.items() if u == owner)
