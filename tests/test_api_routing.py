@@ -126,12 +126,19 @@ async def test_every_routing_api_route_needs_the_token_and_documents_it(
 ) -> None:
     schema = (await api.get("/openapi.json")).json()
     operations = [
-        (method.upper(), path.replace("{name}", "Inbound"), op)
+        (
+            method.upper(),
+            path.replace("{name}", "Inbound")
+            .replace("{lead_id}", "0" * 24)
+            .replace("{approval_id}", "approval-x-1"),
+            op,
+        )
         for path, item in schema["paths"].items()
         if path.startswith("/api/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 12, [o[:2] for o in operations]
+    # Configuration, routing and needs attention: 12; approvals: 3.
+    assert len(operations) == 15, [o[:2] for o in operations]
     wrong = {"Authorization": "Bearer wrong-token-0123456789-abcdefgh"}
     async with httpx.AsyncClient(base_url=str(api.base_url)) as anonymous:
         for method, path, op in operations:
