@@ -189,6 +189,12 @@ class Settings(BaseSettings):
     slack_wins_channel: str = Field(
         "#wins", description="Where won deals and the weekly leaderboard are posted"
     )
+    leaderboard_cron: str = Field(
+        "0 9 * * 1",
+        description="When the weekly leaderboard is posted (cron: minute hour day month "
+        "weekday); empty turns it off",
+    )
+    leaderboard_timezone: str = Field("UTC", description="Time zone of leaderboard_cron")
 
     # Lifecycle durations (seconds) -- named settings, never literals in workflow code.
     lifecycle_idle_timeout_s: float = Field(

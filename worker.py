@@ -15,6 +15,7 @@ from activities.approvals import ApprovalActivities
 from activities.crm_inbound import CrmInboundActivities, sync_rep_links
 from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
+from activities.leaderboard import LeaderboardActivities
 from activities.lifecycle import LifecycleActivities
 from activities.reminders import ReminderActivities
 from bots.notifier import Notifier, OfflineNotifier
@@ -28,7 +29,8 @@ from workflows.client import make_client
 from workflows.crm_inbound import CrmNoticeWorkflow, CrmPollWorkflow
 from workflows.handoff import HandoffWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
-from workflows.schedules import ensure_crm_poll_schedule
+from workflows.leaderboard import LeaderboardWorkflow
+from workflows.schedules import ensure_crm_poll_schedule, ensure_leaderboard_schedule
 
 log = logging.getLogger("leadflow.worker")
 
@@ -70,6 +72,7 @@ def build_worker(
     handoff = HandoffActivities(db, crm, notifier, **common)
     inbound = CrmInboundActivities(db, crm)
     approvals = ApprovalActivities(db, crm, notifier, **common)
+    leaders = LeaderboardActivities(db, notifier)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -79,9 +82,11 @@ def build_worker(
             CrmNoticeWorkflow,
             CrmPollWorkflow,
             ApprovalWorkflow,
+            LeaderboardWorkflow,
         ],
         workflow_runner=SANDBOX,
         activities=[
+            leaders.post,
             acts.assign_lead,
             acts.sync_lead_to_crm,
             acts.notify_owner,
@@ -136,6 +141,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             f"leadflow worker: cannot reach Temporal at {settings.temporal_target} "
             f"(LEADFLOW_TEMPORAL_ADDRESS / LEADFLOW_TEMPORAL_PORT): {err}"
         ) from err
+    await ensure_leaderboard_schedule(
+        client,
+        settings.temporal_task_queue,
+        settings.leaderboard_cron,
+        settings.leaderboard_timezone,
+    )
     await ensure_crm_poll_schedule(
         client,
         settings.temporal_task_queue,

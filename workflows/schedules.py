@@ -1,7 +1,8 @@
 """The Temporal Schedules Leadflow keeps (created or brought in line by the worker at
 start): ``crm-poll`` polls the configured CRM for changes every
 ``LEADFLOW_CRM_POLL_INTERVAL_S``; it is removed when polling is off or the CRM is the
-embedded one (nobody else changes it)."""
+embedded one (nobody else changes it). ``weekly-leaderboard`` posts the leaderboard to
+the wins channel at ``LEADFLOW_LEADERBOARD_CRON`` (``LEADFLOW_LEADERBOARD_TIMEZONE``)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.crm_inbound import CrmPollWorkflow
+from workflows.leaderboard import LeaderboardWorkflow
 
 log = logging.getLogger("leadflow.schedules")
 
 CRM_POLL_SCHEDULE = "crm-poll"
+LEADERBOARD_SCHEDULE = "weekly-leaderboard"
 
 
 def _crm_poll(task_queue: str, every: timedelta) -> Schedule:
@@ -57,6 +60,35 @@ async def ensure_crm_poll_schedule(
     try:
         await client.create_schedule(CRM_POLL_SCHEDULE, wanted)
         log.info("polling the CRM for changes every %gs", interval_s)
+    except ScheduleAlreadyRunningError:
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=wanted)
+
+        await handle.update(update)
+
+
+async def ensure_leaderboard_schedule(
+    client: Client, task_queue: str, cron: str, time_zone: str
+) -> None:
+    """Create, update or (``cron`` empty) remove the ``weekly-leaderboard`` schedule."""
+    handle = client.get_schedule_handle(LEADERBOARD_SCHEDULE)
+    if not cron.strip():
+        try:
+            await handle.delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return
+    wanted = Schedule(
+        action=ScheduleActionStartWorkflow(
+            LeaderboardWorkflow.run, id="weekly-leaderboard-run", task_queue=task_queue
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron.strip()], time_zone_name=time_zone),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(LEADERBOARD_SCHEDULE, wanted)
     except ScheduleAlreadyRunningError:
 
         def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
