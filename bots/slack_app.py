@@ -44,6 +44,7 @@ from bots.blocks.why_me import why_me_blocks, why_me_text
 from bots.events import EventOutcome, Sent, send_lead_event
 from bots.lead_cards import lead_card
 from bots.slack_approvals import SlackApprovals
+from bots.slack_home import SlackHome
 from bots.slack_people import Actor, actor_from_profile, permission, rep_by_slack_id
 from domain.lead import LeadSubmission, Owner, Stage
 from domain.stages import LeadEventIn, LeadEventType
@@ -68,6 +69,7 @@ class SlackLeads:
 
     def register(self, app: AsyncApp) -> None:
         self._approvals.register(app)
+        SlackHome(self._db, self._temporal, self._actor, self._base_url).register(app)
         app.action(CONTACTED)(self.on_event_button)
         app.action(MEETING_BOOKED)(self.on_event_button)
         app.action(NOT_A_FIT)(self.on_not_a_fit)

@@ -335,3 +335,23 @@ async def test_a_reassignment_request_rejected_with_a_comment(slack: SlackStack)
     decided = next(e for e in body["events"] if e["type"] == "approval_decided")
     assert decided["data"].get("outcome") == "rejected", decided
     assert body["owner"]["email"] == next(e for e, u in slack.users.items() if u == owner)
+
+
+async def test_the_home_tab_lists_open_leads_and_toggles_availability(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack, first_name="Hana", company="Umbra")
+    opened = await slack.post(slack.requests.app_home_opened(owner))
+    assert opened.status_code == 200
+    home = await eventually(lambda: slack.fake.home_view(owner), "the home tab")
+    text = str(home["blocks"])
+    assert "Hana" in text and "Umbra" in text and "contact by" in text
+    assert "home_away_today" in text
+    view_id = slack.fake.workspace.home[owner].id
+    click = slack.requests.block_actions(owner, "home_away_today", view_id=view_id)
+    assert (await slack.post(click)).status_code == 200
+    await eventually(
+        lambda: "home_back" in str((slack.fake.home_view(owner) or {}).get("blocks")) or None,
+        "the home tab saying away",
+    )
+    status = await slack.post(slack.requests.slash_command(owner, "/leadflow", "status"))
+    assert "away until" in status.text
+    assert (await lead(slack.stack, lead_id))["stage"] == "assigned"
