@@ -26,6 +26,7 @@ from temporalio.service import RetryConfig
 from cli_admin import DEV_ADMIN_EMAIL, add_admin_parser, ensure_dev_admin, run_admin
 from cli_config import add_config_parser, run_config, seed_demo_configuration
 from cli_crm import add_crm_parsers, run_crm, run_reps
+from cli_slack import add_slack_parser, run_slack
 from observability import setup_logging
 from settings import MIN_API_TOKEN_CHARS, CrmBackend, Settings, configuration_problems, get_settings
 from supervisor import Supervisor
@@ -381,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_parser(sub)
     add_admin_parser(sub)
     add_crm_parsers(sub)
+    add_slack_parser(sub)
     args = parser.parse_args(argv)
     # What every command and its children create from here on (the SQLite databases and
     # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
@@ -411,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = run_crm(args, settings)
         elif args.command == "reps":
             code = run_reps(args, settings)
+        elif args.command == "slack":
+            code = run_slack(args, settings)
         else:
             code = cmd_db_upgrade(settings)
     except SystemExit as err:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from bots.slack_notifier import SlackNotifier
@@ -355,3 +356,33 @@ async def test_the_home_tab_lists_open_leads_and_toggles_availability(slack: Sla
     status = await slack.post(slack.requests.slash_command(owner, "/leadflow", "status"))
     assert "away until" in status.text
     assert (await lead(slack.stack, lead_id))["stage"] == "assigned"
+
+
+async def test_socket_mode_carries_the_same_commands(slack: SlackStack) -> None:
+    from cli_slack import serve_socket_mode
+
+    settings = slack.stack.settings.model_copy(
+        update={"slack_app_token": SecretStr(slack.fake.app_token)}
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_socket_mode(settings, stop))
+    try:
+        await eventually(lambda: slack.fake.socket.connections or None, "the socket connection")
+        avery = slack.users["avery.park@example.com"]
+        envelope = slack.fake.socket.send(
+            "slash_commands",
+            {
+                "command": "/leadflow",
+                "text": "status",
+                "user_id": avery,
+                "team_id": "T1",
+                "channel_id": slack.fake.open_dm(avery),
+                "response_url": "",
+                "trigger_id": "",
+            },
+        )
+        ack = await asyncio.to_thread(slack.fake.socket.ack, envelope)
+        assert "available for new leads" in str(ack.get("payload")), ack
+    finally:
+        stop.set()
+        await serving

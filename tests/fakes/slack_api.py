@@ -34,11 +34,12 @@ from slack_sdk import WebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from tests.fakes.server import serve
 from tests.fakes.slack_methods import METHODS
 from tests.fakes.slack_responses import respond
+from tests.fakes.slack_socket import SocketMode
 from tests.fakes.slack_workspace import (
     TRIGGER_TTL_S,
     Channel,
@@ -102,10 +103,13 @@ class FakeSlack:
         self.workspace = Workspace(trigger_ttl_s=trigger_ttl_s)
         self._faults = _Faults()
         self._calls: list[Call] = []
+        self.app_token = f"xapp-1-{secrets.token_hex(12)}"
+        self.socket = SocketMode(self.app_token)
         self.app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/response/{url_id}", self._response_url, methods=["POST"]),
+                WebSocketRoute("/socket/{connection}", self.socket.serve),
             ]
         )
 
@@ -130,6 +134,12 @@ class FakeSlack:
         header = request.headers.get("authorization", "")
         token_in = "header" if header else "body" if "token" in args else None
         call = Call(method=method, args=args, token_in=token_in)
+        if method == "apps.connections.open":  # Socket Mode, with the app-level token
+            status, body = self.socket.open(header, self.url)
+            call.status, call.error = status, body.get("error")
+            with self.workspace.lock:
+                self._calls.append(call)
+            return JSONResponse(body, status)
         with self.workspace.lock:
             self._calls.append(call)
             status, body, headers = self._answer(method, args, header)
