@@ -126,6 +126,7 @@ class ReminderActivities(StepActivities):
             reassignments=params.reassignments,
             lead_url=self._lead_url(params.lead_id),
             manager_slack_id=rep.slack_user_id if rep else None,
+            lead_id=params.lead_id,
         )
         message = Message(kind="sla_escalation", lead_id=params.lead_id, text=text, blocks=b)
         self._notifier.notify_person(

@@ -39,6 +39,7 @@ from bots.blocks.lead_card import (
     lead_card_text,
     refusal_text,
 )
+from bots.blocks.lifecycle import REASSIGN_ACTION
 from bots.blocks.text import esc
 from bots.blocks.why_me import why_me_blocks, why_me_text
 from bots.events import EventOutcome, Sent, send_lead_event
@@ -74,6 +75,7 @@ class SlackLeads:
         app.action(MEETING_BOOKED)(self.on_event_button)
         app.action(NOT_A_FIT)(self.on_not_a_fit)
         app.action(WHY_ME)(self.on_why_me)
+        app.action(REASSIGN_ACTION)(self.on_reassign)
         app.action("open_lead")(self.on_link)
         app.action("open_crm")(self.on_link)
         app.view(NOT_A_FIT_VIEW)(self.on_not_a_fit_submitted)
@@ -119,6 +121,31 @@ class SlackLeads:
             outcome,
             LABELS.get(action["action_id"], action["action_id"]),
         )
+
+    async def on_reassign(
+        self, ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any
+    ) -> None:
+        """The manager's **Reassign** on an escalation: the lead goes to the next rep the
+        published rules choose (never back to one who let it lapse)."""
+        await ack()
+        lead_id = str(body["actions"][0].get("value") or "")
+        actor = await self._actor(client, body["user"]["id"])
+        if not await self._may_act(lead_id, actor, respond):
+            return
+        event = LeadEventIn(
+            type=LeadEventType.reassign,
+            event_id=f"slack-{body['actions'][0].get('action_ts')}"[:100],
+            by=actor.email or f"slack:{actor.slack_id}",
+        )
+        outcome = await send_lead_event(self._temporal, lead_id, event)
+        if outcome.sent is Sent.applied and outcome.result is not None:
+            who = outcome.result.owner_email or "nobody yet (it waits in its queue)"
+            text = f"Reassigned: the lead is now with {esc(who)}."
+        elif outcome.sent is Sent.not_allowed and outcome.stage is not None:
+            text = refusal_text(outcome.stage, outcome.allowed, "Reassign")
+        else:
+            text = f"The lead could not be reassigned: {esc(outcome.message or 'it has ended')}."
+        await respond(text=text, response_type="ephemeral", replace_original=False)
 
     async def on_not_a_fit(
         self, ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any

@@ -386,3 +386,26 @@ async def test_socket_mode_carries_the_same_commands(slack: SlackStack) -> None:
     finally:
         stop.set()
         await serving
+
+
+async def test_the_manager_reassigns_an_escalated_lead_from_slack(slack: SlackStack) -> None:
+    publish(slack.stack, remind="1s", reassign="2s", escalate="3s", max_reassignments=0)
+    lead_id, owner = await assigned(slack)
+    manager = slack.users["morgan.hale@example.com"]
+
+    def escalation() -> Any:
+        channel = slack.fake.dm_channel(manager)
+        found = list(slack.fake.messages(channel)) if channel else []
+        return next((m for m in found if "lead_reassign" in action_ids(m)), None)
+
+    message = await eventually(escalation, "the escalation with its Reassign button", within=20)
+    click = slack.requests.block_actions(
+        manager, "lead_reassign", channel=message.channel, message_ts=message.ts
+    )
+    assert (await slack.post(click)).status_code == 200
+    posts = await eventually(lambda: slack.fake.response_posts() or None, "the answer")
+    assert "Reassigned" in (posts[-1].text or ""), posts[-1].text
+    body = await until(
+        slack.stack, lead_id, lambda b: slack.users[b["owner"]["email"]] != owner, 15, "moved"
+    )
+    assert "reassigned" in [e["type"] for e in body["events"]]

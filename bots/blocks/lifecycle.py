@@ -31,6 +31,9 @@ from bots.blocks.text import section as _section
 from bots.blocks.text import slack_time as _slack_time
 from bots.blocks.text import times as _times
 
+# The escalation's button: the lead goes to someone else through the published rules.
+REASSIGN_ACTION = "lead_reassign"
+
 
 def sla_reminder(
     lead_name: str,
@@ -68,9 +71,11 @@ def sla_escalation(
     reassignments: int,
     lead_url: str | None = None,
     manager_slack_id: str | None = None,
+    lead_id: str | None = None,
 ) -> tuple[str, Blocks]:
     """To the pool's manager: the lead has had no first contact for ``elapsed``, after
-    ``reassignments`` reassignments; ``owner_name`` holds it now."""
+    ``reassignments`` reassignments; ``owner_name`` holds it now. With ``lead_id``, a
+    **Reassign** button (``lead_reassign``) hands it on through the published rules."""
     lead, owner, manager = _lead(lead_name, company), _cut(owner_name), _cut(manager_name)
     waited = _duration(elapsed)
     passed = (
@@ -90,6 +95,18 @@ def sla_escalation(
         _fields(("Owner now", owner), ("Waiting", waited), ("Reassignments", str(reassignments))),
         *_open_lead(lead_url),
     ]
+    if lead_id is not None:
+        reassign = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Reassign"},
+            "action_id": REASSIGN_ACTION,
+            "value": lead_id,
+            "style": "primary",
+        }
+        if blocks[-1].get("type") == "actions":
+            blocks[-1]["elements"].insert(0, reassign)
+        else:
+            blocks.append({"type": "actions", "elements": [reassign]})
     return text, blocks
 
 
