@@ -332,11 +332,14 @@ class LeadActivities:
                 lead_url=f"{self._base_url}/admin/leads/{params.lead_id}",
                 sla_due=params.sla_due,
             )
+            config = self._routers.current(session).config
+        pool = next((p for p in config.pools if p.name == card.pool), None)
         message = Message(
             kind="new_lead",
             lead_id=params.lead_id,
             text=lead_card_text(card),
             blocks=lead_card_blocks(card),
+            channel=pool.slack_channel if pool is not None else None,
         )
         notification_id = self._notifier.notify(params.owner, message, params.idempotency_key)
         with self._db.session() as session:

@@ -28,6 +28,9 @@ class Message(BaseModel):
     text: str
     blocks: list[dict[str, Any]]
     lead_id: str | None = None
+    # Slack: post in this channel (a pool's) rather than the recipient's direct message;
+    # the inbox row stays the recipient's.
+    channel: str | None = None
 
 
 class Notifier(Protocol):

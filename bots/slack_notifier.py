@@ -91,7 +91,12 @@ class SlackNotifier:
 
     def notify(self, owner: Owner, message: Message, idempotency_key: str) -> int:
         row_id, written = inbox_row(self._db, message, idempotency_key, owner.rep_id, owner.email)
-        self._deliver(row_id, written, message, _Person(owner.email, owner.slack_user_id))
+        target = (
+            _Channel(message.channel, None)
+            if message.channel
+            else _Person(owner.email, owner.slack_user_id)
+        )
+        self._deliver(row_id, written, message, target)
         return row_id
 
     def notify_person(

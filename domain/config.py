@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -114,6 +115,14 @@ class OnReturn(Strict):
     max_extra_per_day: int = Field(0, ge=0, le=1000)
 
 
+SlackChannel = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, pattern=r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CG][A-Z0-9]{8,20})$"
+    ),
+]
+
+
 class PoolConfig(Strict):
     name: Name
     strategy: Strategy = Strategy.round_robin
@@ -121,6 +130,9 @@ class PoolConfig(Strict):
     members: list[Member] = Field(default_factory=list)
     fallback: PoolFallback | None = None
     manager: Email | None = None
+    # Lead cards of this pool go to this Slack channel (``#name`` or an id) instead of
+    # the owner's direct message.
+    slack_channel: SlackChannel | None = None
     on_return: OnReturn = Field(default_factory=OnReturn)
     sla: SlaConfig = Field(default_factory=SlaConfig)
     # Days the pool does not work, in its timezone: they do not count towards an SLA

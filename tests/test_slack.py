@@ -409,3 +409,22 @@ async def test_the_manager_reassigns_an_escalated_lead_from_slack(slack: SlackSt
         slack.stack, lead_id, lambda b: slack.users[b["owner"]["email"]] != owner, 15, "moved"
     )
     assert "reassigned" in [e["type"] for e in body["events"]]
+
+
+async def test_a_pool_with_a_channel_gets_its_cards_there(slack: SlackStack) -> None:
+    slack.fake.add_channel("inbound-leads")
+
+    def channel(config: dict[str, Any]) -> None:
+        next(p for p in config["pools"] if p["name"] == "Inbound")["slack_channel"] = (
+            "#inbound-leads"
+        )
+
+    publish(slack.stack, channel)
+    lead_id, owner = await assigned(slack)
+    posted = await eventually(
+        lambda: slack.fake.messages("#inbound-leads") or None, "the card in the pool's channel"
+    )
+    assert lead_id in str(posted[-1].blocks)
+    assert slack.fake.dm_channel(owner) is None or not slack.fake.messages(
+        slack.fake.dm_channel(owner) or ""
+    )

@@ -63,6 +63,7 @@ def pool_values(pool: PoolConfig | None) -> Values:
         "fallback_queue": fallback.queue or "" if fallback else "",
         "fallback_rep": fallback.rep or "" if fallback else "",
         "manager": pool.manager or "",
+        "slack_channel": pool.slack_channel or "",
         "catch_up": pool.on_return.catch_up,
         "max_extra_per_day": str(pool.on_return.max_extra_per_day),
         **{f"sla_{key}": format_duration(getattr(pool.sla, key)) for key, _ in SLA_STEPS},
@@ -76,7 +77,7 @@ def read_pool(form: FormData, current: Values) -> Values:
     out = dict(current)
     for key in ("name", "strategy", "timezone", "timezone_other", "fallback_kind"):
         out[key] = posted_text(form, key, current[key])
-    for key in ("fallback_queue", "fallback_rep", "manager", "max_extra_per_day"):
+    for key in ("fallback_queue", "fallback_rep", "manager", "max_extra_per_day", "slack_channel"):
         out[key] = posted_text(form, key, current[key])
     for key in (*(f"sla_{step}" for step, _ in SLA_STEPS), "sla_max_reassignments"):
         out[key] = posted_text(form, key, current[key])
@@ -173,6 +174,7 @@ def pool_of(values: Values) -> tuple[PoolConfig | None, Errors]:
         "members": members,
         "fallback": fallback,
         "manager": values["manager"] or None,
+        "slack_channel": values["slack_channel"] or None,
         "on_return": {
             "catch_up": values["catch_up"],
             "max_extra_per_day": whole_number(
