@@ -25,15 +25,9 @@ from temporalio.service import RPCError
 
 from bots.blocks.lead_card import REQUEST_REASSIGNMENT
 from bots.blocks.text import esc
+from bots.lead_requests import Asked, request_approval
 from bots.slack_people import Actor
-from domain.approvals import (
-    ApprovalDecisionIn,
-    ApprovalKind,
-    ApprovalRequest,
-    ApprovalResult,
-    ApprovalStarted,
-)
-from domain.lead import workflow_id_for
+from domain.approvals import ApprovalDecisionIn, ApprovalKind, ApprovalResult
 
 log = logging.getLogger("leadflow.slack")
 
@@ -171,22 +165,13 @@ class SlackApprovals:
     async def request(self, lead_id: str, actor: Actor, fields: dict[str, Any]) -> str:
         if actor.email is None:
             return "Leadflow could not read your email from Slack, so it cannot tell who you are."
-        try:
-            request = ApprovalRequest.model_validate({**fields, "requested_by": actor.email})
-        except ValidationError as err:
-            problems = "; ".join(str(e["msg"]) for e in err.errors())
-            return f"That request could not be read: {esc(problems)}"
-        handle = self._temporal.get_workflow_handle(workflow_id_for(lead_id))
-        try:
-            started: ApprovalStarted = await handle.execute_update(
-                "request_approval",
-                request,
-                result_type=ApprovalStarted,
-                rpc_timeout=UPDATE_TIMEOUT,
-            )
-        except WorkflowUpdateFailedError as err:
-            return _refused(err)
-        except RPCError:
+        outcome = await request_approval(self._temporal, lead_id, actor.email, fields)
+        if outcome.asked is Asked.invalid:
+            return f"That request could not be read: {esc(outcome.problems or '')}"
+        if outcome.refusal is not None:
+            return _refused(outcome.refusal)
+        started = outcome.started
+        if started is None:
             return f"Leadflow has no open lead `{esc(lead_id)}`."
         who = ", ".join(esc(a) for a in started.approvers) or "the approvers"
         return (

@@ -2,7 +2,10 @@
 email) sees the messages to them; team leads, admins and viewers who are not reps see
 everyone's, and may pick one rep. A message to somebody who is not a rep (a pool's
 manager) or to the wins channel shows its recipient: the person's name when they have
-an account here, else their email; the channel's name."""
+an account here, else their email; the channel's name.
+
+A lead's card carries the buttons its Slack message has, for whoever may act on the lead
+(``web.admin.inbox_actions``); an approval request links to the approvals page."""
 
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from domain.users import Role
 from store import reps as rep_store
 from store import users as user_store
 from store.inbox import recent_notifications
-from web.admin import nav
+from web.admin import inbox_actions, nav
 from web.admin.deps import Viewer
 from web.admin.render import render
 from web.deps import Context
 
 router = APIRouter()
+router.include_router(inbox_actions.router)
 nav.register("Leads", "Inbox", "/admin/inbox", Role.viewer, order=20)
 
 # Rep ids are INTEGER keys: a larger number cannot name a rep (and SQLite cannot bind it).
@@ -34,6 +38,11 @@ async def inbox(
     request: Request, context: Context, user: Viewer, rep: RepId = None
 ) -> HTMLResponse:
     def load() -> dict[str, Any]:
+        page = read()
+        page["cards"] = inbox_actions.card_actions(context, user, page["notifications"])
+        return page
+
+    def read() -> dict[str, Any]:
         with context.db.read() as session:
             reps = rep_store.list_reps(session)
             mine = next(
