@@ -16,11 +16,18 @@ from temporalio.client import Client
 
 from bots.slack_notifier import SlackNotifier
 from store.db import Database
-from tests.conftest import Stack, running_stack
+from tests.conftest import API_TOKEN, LEAD_ID_SECRET, Stack, running_stack
 from tests.crm_support import SCENARIO_REPS, app_database
 from tests.fakes.slack_api import FakeSlack, running_slack
 from tests.fakes.slack_payloads import SlackRequests
 from tests.lifecycle_support import event, eventually, lead, publish, until
+from tests.processes import Processes, kill_tree, leadflow_env
+from tests.test_lifecycle_paths import (
+    KILLED_ACTIVITY_TIMEOUT_S,
+    RECOVERY_S,
+    handoff_counts,
+    web_only,
+)
 
 ACTION_IDS = ("lead_contacted", "lead_meeting_booked", "lead_not_a_fit", "lead_why_me")
 
@@ -428,3 +435,77 @@ async def test_a_pool_with_a_channel_gets_its_cards_there(slack: SlackStack) -> 
     assert slack.fake.dm_channel(owner) is None or not slack.fake.messages(
         slack.fake.dm_channel(owner) or ""
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_each_win_is_posted_once_across_a_worker_kill(
+    procs: Processes,
+    client: Client,
+    db: Database,
+    temporal_target: str,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    """Four deals won at once; the worker (a real process, posting to the fake Slack) is
+    killed with SIGKILL during the hand-offs and started again: each win is in the wins
+    channel once, with one hand-off reply in its thread."""
+    with running_slack() as fake:
+        fake.add_channel("wins")
+        for email in SCENARIO_REPS:
+            fake.add_user(email, email.split("@")[0].replace(".", " ").title())
+        env = leadflow_env(
+            temporal_address=temporal_target,
+            temporal_task_queue=task_queue,
+            database_url=db.url,
+            data_dir=tmp_path,
+            api_token=API_TOKEN,
+            lead_id_secret=LEAD_ID_SECRET,
+            activity_timeout_s=KILLED_ACTIVITY_TIMEOUT_S,
+            slack_bot_token=fake.token,
+            slack_signing_secret=fake.signing_secret,
+            slack_api_url=fake.api_url,
+            slack_wins_channel="#wins",
+            leaderboard_cron="",
+        )
+        worker = procs.cli("worker", "worker", env)
+        async with web_only(client, db, task_queue, tmp_path) as stack:
+            publish(stack)
+            lead_ids = []
+            for index in range(4):
+                response = await stack.submit(
+                    email=f"win{index}@co{index}.example", company=f"Winco {index}"
+                )
+                lead_ids.append(response.json()["lead_id"])
+            for lead_id in lead_ids:
+                await stack.wait_for(lead_id, within=RECOVERY_S)
+                for type_ in ("contacted", "meeting_booked", "qualified", "proposal_sent"):
+                    await event(stack, lead_id, type_)
+            wins = [
+                asyncio.create_task(event(stack, i, "won", amount="5000.00", currency="EUR"))
+                for i in lead_ids
+            ]
+            await eventually(
+                lambda: any(c["converted"] for c in handoff_counts(db, lead_ids).values()),
+                "a lead converted",
+                within=RECOVERY_S,
+                interval=0.01,
+            )
+            kill_tree(worker)
+            procs.cli("worker", "worker", env)
+            await asyncio.gather(*wins)
+            for lead_id in lead_ids:
+                await until(
+                    stack,
+                    lead_id,
+                    lambda b: b["stage"] == "handed_off",
+                    RECOVERY_S,
+                    f"handed off\n{procs.tails()}",
+                )
+            await asyncio.sleep(0.5)
+        posts = fake.messages("#wins")
+        for index in range(4):
+            top = [m for m in posts if m.thread_ts is None and f"Winco {index}" in m.text]
+            assert len(top) == 1, [m.text for m in posts]
+            replies = [m for m in posts if m.thread_ts == top[0].ts]
+            assert len(replies) == 1, [m.text for m in replies]
