@@ -19,6 +19,8 @@ from activities.base import StepActivities
 from activities.errors import classified
 from activities.lead import crm_lead_data, record_crm_write
 from bots.blocks import lifecycle as blocks
+from bots.blocks.lead_card import STAGE_WORDS, LastAction
+from bots.lead_cards import card_message
 from domain.crm import LeadStatus
 from domain.lead import EventType, Owner, Stage
 from domain.lifecycle import (
@@ -212,12 +214,37 @@ class LifecycleActivities(StepActivities):
             lead = lead_store.get_lead(session, params.lead_id) if added else None
             if lead is not None:
                 lead.stage = params.stage.value
+        if added and params.stage is not params.previous_stage:
+            self._refresh_card(params)
         return StageChanged(
             timers=stage_timers(config, version, params.start, params.occurred_at),
             config_version=version,
             recycle_score=config.nurture.recycle_score,
             nurture_list=config.nurture.list_name,
         )
+
+    def _refresh_card(self, params: StageChangeInput) -> None:
+        """Keep the lead's card (in Slack) true to its stage when the change came from
+        elsewhere (the API, the CRM, a timer). Best effort: a card Slack cannot update
+        now is rebuilt at its next click; the stage change never waits on Slack."""
+        update = getattr(self._notifier, "update_message", None)
+        if update is None:
+            return
+        by = params.data.get("by")
+        last = LastAction(
+            what=STAGE_WORDS.get(params.stage, params.stage.value),
+            by=str(by) if by else "Leadflow",
+            at=params.occurred_at,
+        )
+        try:
+            with self._db.read() as session:
+                found = card_message(session, params.lead_id, params.stage, last, self._base_url)
+            if found is not None:
+                update(*found)
+        except Exception as err:
+            log.warning(
+                "could not refresh the card of lead %s: %s", params.lead_id, type(err).__name__
+            )
 
     # -- CRM -------------------------------------------------------------------------
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bots.blocks.lead_card import LastAction, LeadCard
+from bots.blocks.lead_card import LastAction, LeadCard, lead_card_blocks, lead_card_text
+from bots.notifier import Message
 from domain.lead import EventType, LeadSubmission, Owner, Stage
 from store import leads as lead_store
+from store.models import Notification
 
 
 def lead_card(
@@ -59,3 +62,38 @@ def score_reasons(parts: list[dict[str, Any]]) -> list[str]:
     """The score's parts that weigh most, as "+20 title contains VP"."""
     ranked = sorted((p for p in parts if p.get("points")), key=lambda p: -abs(float(p["points"])))
     return [f"{float(p['points']):+g} {p.get('reason') or p.get('rule')}" for p in ranked[:3]]
+
+
+def card_message(
+    session: Session, lead_id: str, stage: Stage, last: LastAction | None, base_url: str
+) -> tuple[str, Message] | None:
+    """The idempotency key of the lead's card as delivered (its first ``new_lead``
+    message) and the card rebuilt for ``stage``; None when the lead has no card."""
+    lead = lead_store.get_lead(session, lead_id)
+    if lead is None or lead.owner is None:
+        return None
+    row = session.scalars(
+        select(Notification)
+        .where(Notification.lead_id == lead_id, Notification.kind == "new_lead")
+        .order_by(Notification.id.desc())
+    ).first()
+    if row is None:
+        return None
+    owner = lead.owner
+    card = lead_card(
+        session,
+        lead_id,
+        owner=Owner(
+            rep_id=owner.id, name=owner.name, email=owner.email, slack_user_id=owner.slack_user_id
+        ),
+        submission=LeadSubmission.model_validate(lead.data),
+        score=lead.score,
+        grade=lead.grade,
+        lead_url=f"{base_url}/admin/leads/{lead_id}",
+        stage=stage,
+        last=last,
+    )
+    message = Message(
+        kind="new_lead", lead_id=lead_id, text=lead_card_text(card), blocks=lead_card_blocks(card)
+    )
+    return row.idempotency_key, message

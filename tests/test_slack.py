@@ -509,3 +509,14 @@ async def test_each_win_is_posted_once_across_a_worker_kill(
             assert len(top) == 1, [m.text for m in posts]
             replies = [m for m in posts if m.thread_ts == top[0].ts]
             assert len(replies) == 1, [m.text for m in replies]
+
+
+async def test_the_card_follows_a_stage_change_made_elsewhere(slack: SlackStack) -> None:
+    lead_id, owner = await assigned(slack)
+    card = slack.card(owner)
+    await event(slack.stack, lead_id, "contacted")  # through the API, not Slack
+    now = await eventually(
+        lambda: ((m := slack.card(owner)) and "lead_contacted" not in action_ids(m) and m) or None,
+        "the card updated for the new stage",
+    )
+    assert now.ts == card.ts and "Contacted · by" in str(now.blocks)
