@@ -21,7 +21,7 @@ from bots.blocks.text import Blocks, context, cut, esc, section, slack_time
 from bots.slack_people import Actor
 from domain.lead import Stage, workflow_id_for
 from domain.lifecycle import TimerName
-from store import availability
+from store import availability, crm_users
 from store import config as config_store
 from store.db import Database
 from store.models import Lead, Rep
@@ -48,10 +48,23 @@ class SlackHome:
     async def on_link(self, ack: Any) -> None:
         await ack()  # a link button: Slack opens the URL itself
 
-    async def on_opened(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_opened(
+        self, event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        # Slack delivers an event again when unsure (X-Slack-Retry-Num): once each.
+        event_id = str(body.get("event_id") or "")
+        if event_id and not await asyncio.to_thread(self._first_time, event_id):
+            return
         await self.publish(client, str(event["user"]))
+
+    def _first_time(self, event_id: str) -> bool:
+        with self._db.session() as session:
+            if crm_users.seen_inbound(session, "slack", event_id):
+                return False
+            crm_users.record_inbound(session, "slack", event_id)
+            return True
 
     async def on_toggle(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

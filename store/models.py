@@ -231,8 +231,8 @@ class CrmUser(Base):
 
 
 class CrmInbound(Base):
-    """A change delivered by a CRM (a webhook event id), kept so that a delivery repeated
-    by the CRM is applied once."""
+    """A delivery from a CRM webhook or a Slack event (``source`` says which), kept by its
+    id so that a delivery repeated by the sender is handled once."""
 
     __tablename__ = "crm_inbound"
 

@@ -520,3 +520,14 @@ async def test_the_card_follows_a_stage_change_made_elsewhere(slack: SlackStack)
         "the card updated for the new stage",
     )
     assert now.ts == card.ts and "Contacted · by" in str(now.blocks)
+
+
+async def test_a_repeated_event_is_handled_once(slack: SlackStack) -> None:
+    _, owner = await assigned(slack)
+    first = slack.requests.app_home_opened(owner, event_id="Ev0REPEAT01")
+    again = slack.requests.app_home_opened(owner, event_id="Ev0REPEAT01", retry_num=1)
+    for signed in (first, again):
+        assert (await slack.post(signed)).status_code == 200
+    await eventually(lambda: slack.fake.calls("views.publish") or None, "the home tab")
+    await asyncio.sleep(0.5)
+    assert len(slack.fake.calls("views.publish")) == 1
