@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     hubspot_client_secret: SecretStr | None = Field(
         None, description="The app's client secret: verifies webhook signatures (v3)"
     )
+    hubspot_portal_id: str | None = Field(
+        None,
+        pattern=r"^\d{1,20}$",
+        description="The HubSpot account's id: lead cards link to the contact's page",
+    )
     hubspot_pipeline: str = Field("default", description="Deal pipeline of won deals")
     hubspot_won_stage: str = Field("closedwon", description="Deal stage id of a won deal")
     hubspot_lost_stage: str = Field("closedlost", description="Deal stage id of a lost deal")

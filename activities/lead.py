@@ -331,6 +331,7 @@ class LeadActivities:
                 grade=params.grade,
                 lead_url=f"{self._base_url}/admin/leads/{params.lead_id}",
                 sla_due=params.sla_due,
+                crm_url=self._crm.record_url(params.crm_id) if params.crm_id else None,
             )
             config = self._routers.current(session).config
         pool = next((p for p in config.pools if p.name == card.pool), None)

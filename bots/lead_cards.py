@@ -28,6 +28,7 @@ def lead_card(
     stage: Stage = Stage.assigned,
     sla_due: datetime | None = None,
     last: LastAction | None = None,
+    crm_url: str | None = None,
 ) -> LeadCard:
     lead = lead_store.get_lead(session, lead_id)
     decision: dict[str, Any] = ((lead.routing or {}) if lead else {}).get("decision") or {}
@@ -54,6 +55,7 @@ def lead_card(
         stage=stage,
         sla_due=sla_due,
         lead_url=lead_url,
+        crm_url=crm_url,
         last=last,
     )
 

@@ -149,6 +149,10 @@ class CRM(Protocol):
         campaign ``nurture_list``. Never raises for a failed check: it is a line."""
         ...
 
+    def record_url(self, crm_id: str) -> str | None:
+        """Where a person opens the lead's record in the CRM, when it has a web page."""
+        ...
+
     def ping(self) -> None:
         """Raise ``ConnectorError`` if the CRM cannot be reached with our credentials."""
         ...

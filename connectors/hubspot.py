@@ -74,8 +74,12 @@ class HubSpotCRM:
         pipeline: str = "default",
         won_stage: str = "closedwon",
         lost_stage: str = "closedlost",
+        portal_id: str | None = None,
+        app_url: str = "https://app.hubspot.com",
     ) -> None:
         self._api = HubSpotApi(token, base_url, timeout_s)
+        self._portal_id = portal_id
+        self._app_url = app_url.rstrip("/")
         self._pipeline = pipeline
         self._won_stage = won_stage
         self._lost_stage = lost_stage
@@ -102,7 +106,15 @@ class HubSpotCRM:
             pipeline=settings.hubspot_pipeline,
             won_stage=settings.hubspot_won_stage,
             lost_stage=settings.hubspot_lost_stage,
+            portal_id=settings.hubspot_portal_id,
         )
+
+    def record_url(self, crm_id: str) -> str | None:
+        """The contact's page in HubSpot (needs the account's id,
+        ``LEADFLOW_HUBSPOT_PORTAL_ID``)."""
+        if not self._portal_id:
+            return None
+        return f"{self._app_url}/contacts/{self._portal_id}/record/0-1/{crm_id}"
 
     def _stripe(self, crm_id: str) -> threading.Lock:
         return self._stripes[zlib.crc32(crm_id.encode()) % len(self._stripes)]

@@ -252,6 +252,10 @@ class LocalCRM:
     def ping(self) -> None:
         self._db.ping()
 
+    def record_url(self, crm_id: str) -> str | None:  # noqa: ARG002
+        # The embedded CRM has no pages of its own: the lead's page in the admin app is it.
+        return None
+
     def list_owners(self) -> list[CrmOwner]:
         """Every rep is a user of the embedded CRM, under the CRM owner id the
         configuration gives it (its email when none)."""

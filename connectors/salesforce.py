@@ -285,6 +285,13 @@ class SalesforceCRM:
             free_mail=free_mail,
         )
 
+    def record_url(self, crm_id: str) -> str | None:
+        """The Lead's page in Lightning Experience, on the org's own domain."""
+        client = self._conn.current
+        base = client.session.instance_url if client is not None else None
+        base = base or getattr(self._conn.creds, "instance_url", None)
+        return f"{base}/lightning/r/Lead/{crm_id}/view" if base else None
+
     # -- nurture, tasks, conversion ------------------------------------------------------
 
     def set_nurture(self, crm_id: str, member: bool, list_name: str) -> None:

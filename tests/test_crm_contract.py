@@ -219,3 +219,12 @@ def test_validation_errors_are_permanent_with_the_vendor_message(fake: CrmFake, 
     with pytest.raises(InvalidRecord) as refused:
         crm.upsert_lead(lead(unique_email(), None), "k")
     assert refused.value.vendor_message
+
+
+def test_a_record_has_a_page_where_the_crm_has_pages(fake: CrmFake, crm: CRM) -> None:
+    ref = crm.upsert_lead(lead(unique_email(), None), "k")
+    url = crm.record_url(ref.crm_id)
+    if crm.name == "salesforce":
+        assert url is not None and url.endswith(f"/lightning/r/Lead/{ref.crm_id}/view")
+    else:  # the embedded CRM has none; HubSpot needs LEADFLOW_HUBSPOT_PORTAL_ID
+        assert url is None

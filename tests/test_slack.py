@@ -170,8 +170,9 @@ async def test_a_click_that_no_longer_applies_is_told_why(slack: SlackStack) -> 
         headers=slack.stack.auth,
     )
     assert answer.status_code == 202
+    # The rep's Slack still shows the old card (the update may not have reached it).
     click = slack.requests.block_actions(
-        owner, "lead_contacted", channel=card.channel, message_ts=card.ts
+        owner, "lead_contacted", channel=card.channel, message_ts=card.ts, value=lead_id
     )
     assert (await slack.post(click)).status_code == 200
     posts = await eventually(lambda: slack.fake.response_posts() or None, "an ephemeral answer")
