@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from bots.blocks.text import esc, slack_time
-from bots.slack_people import Actor
+from bots.slack_people import Actor, rep_timezone
 from domain.lead import Stage
 from store import availability
-from store import config as config_store
 from store.db import Database
 from store.models import Lead, Rep
 
@@ -39,7 +36,7 @@ def run_command(db: Database, actor: Actor, text: str, now: datetime) -> str:
         rep = session.scalars(select(Rep).where(Rep.email == actor.email)).first()
         if rep is None or not rep.active:
             return f"{esc(actor.email)} is not an active rep in Leadflow."
-        zone = _timezone(session, rep.email)
+        zone = rep_timezone(session, rep.email)
         verb = words[0].lower()
         if verb == "away":
             rest = words[1:]
@@ -76,15 +73,6 @@ def run_command(db: Database, actor: Actor, text: str, now: datetime) -> str:
             state = f"away until {slack_time(away)}" if away else "available for new leads"
             return f"You are {state}. You have {open_leads or 0} open leads."
     return f"I do not know `{esc(words[0])}`. {USAGE}"
-
-
-def _timezone(session: Session, email: str) -> ZoneInfo:
-    found = config_store.published(session)
-    if found is not None:
-        for rep in found[1].reps:
-            if rep.email == email:
-                return ZoneInfo(rep.timezone)
-    return ZoneInfo("UTC")
 
 
 async def answer(db: Database, actor: Actor, text: str) -> str:

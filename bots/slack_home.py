@@ -13,16 +13,14 @@ from zoneinfo import ZoneInfo
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from temporalio.client import Client
 
 from bots.blocks.lead_card import STAGE_WORDS
 from bots.blocks.text import Blocks, context, cut, esc, section, slack_time
-from bots.slack_people import Actor
+from bots.slack_people import Actor, rep_timezone
 from domain.lead import Stage, workflow_id_for
 from domain.lifecycle import TimerName
 from store import availability, crm_users
-from store import config as config_store
 from store.db import Database
 from store.models import Lead, Rep
 
@@ -113,7 +111,11 @@ class SlackHome:
                 )
                 for lead in rows
             ]
-            return leads, availability.away_of(session, rep.email, now), _zone(session, rep.email)
+            return (
+                leads,
+                availability.away_of(session, rep.email, now),
+                rep_timezone(session, rep.email),
+            )
 
     def _toggle(self, actor: Actor, away: bool) -> None:
         if actor.email is None:
@@ -122,7 +124,7 @@ class SlackHome:
             if not away:
                 availability.set_back(session, actor.email)
                 return
-            zone = _zone(session, actor.email)
+            zone = rep_timezone(session, actor.email)
             tomorrow = datetime.now(zone).date() + timedelta(days=1)
             until = datetime.combine(tomorrow, time(0), tzinfo=zone).astimezone(UTC)
             availability.set_away(session, actor.email, until, f"slack:{actor.slack_id}")
@@ -210,12 +212,3 @@ def _name(data: dict[str, Any] | None) -> str:
     data = data or {}
     full = " ".join(str(data.get(k) or "") for k in ("first_name", "last_name")).strip()
     return full or str(data.get("email") or "a lead")
-
-
-def _zone(session: Session, email: str) -> ZoneInfo:
-    found = config_store.published(session)
-    if found is not None:
-        for rep in found[1].reps:
-            if rep.email == email:
-                return ZoneInfo(rep.timezone)
-    return ZoneInfo("UTC")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,3 +76,13 @@ def _manages(session: Session, lead: Lead, email: str) -> bool:
 def _is_admin(session: Session, email: str) -> bool:
     user = user_store.user_by_email(session, email)
     return user is not None and user.active and Role(user.role) is Role.admin
+
+
+def rep_timezone(session: Session, email: str) -> ZoneInfo:
+    """A rep's time zone in the published configuration (UTC when not found)."""
+    found = config_store.published(session)
+    if found is not None:
+        for rep in found[1].reps:
+            if rep.email == email:
+                return ZoneInfo(rep.timezone)
+    return ZoneInfo("UTC")
