@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.crm_owner import CrmOwners
 from activities.errors import classified, to_application_error
 from bots.blocks.lead_card import lead_card_blocks, lead_card_text
-from bots.lead_cards import lead_card
+from bots.lead_cards import card_of, lead_card, score_reasons
 from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
@@ -21,6 +21,7 @@ from domain.lead import EventType, LeadSubmission, Stage, workflow_id_for
 from domain.lifecycle import (
     AssignLeadInput,
     Assignment,
+    CardFacts,
     CrmSyncInput,
     CrmSyncResult,
     LeadState,
@@ -238,9 +239,17 @@ class LeadActivities:
             lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
             lead.assigned_at = now if decision.owner else None
             lead.stage = (Stage.assigned if decision.owner else Stage.scored).value
+            pool = router.pools.get(decision.pool) if decision.pool else None
             assignment = Assignment(
                 score=score,
                 decision=decision,
+                card=CardFacts(
+                    rule=decision.rule,
+                    pool=decision.pool,
+                    strategy=pool.strategy.value if pool is not None else None,
+                    score_reasons=score_reasons([p.model_dump(mode="json") for p in score.parts]),
+                    channel=pool.slack_channel if pool is not None else None,
+                ),
                 timers=(
                     assignment_timers(
                         router.config,
@@ -321,26 +330,44 @@ class LeadActivities:
     @classified
     def notify_owner(self, params: NotifyOwnerInput) -> NotifyOwnerResult:
         """Tell the owner about the new lead, once."""
-        with self._db.read() as session:
-            card = lead_card(
-                session,
+        crm_url = self._crm.record_url(params.crm_id) if params.crm_id else None
+        lead_url = f"{self._base_url}/admin/leads/{params.lead_id}"
+        facts = params.card
+        if facts is not None:  # what the assignment handed on: nothing to read
+            card = card_of(
                 params.lead_id,
+                facts,
                 owner=params.owner,
                 submission=params.submission,
                 score=params.score,
                 grade=params.grade,
-                lead_url=f"{self._base_url}/admin/leads/{params.lead_id}",
+                lead_url=lead_url,
                 sla_due=params.sla_due,
-                crm_url=self._crm.record_url(params.crm_id) if params.crm_id else None,
+                crm_url=crm_url,
             )
-            config = self._routers.current(session).config
-        pool = next((p for p in config.pools if p.name == card.pool), None)
+            channel = facts.channel
+        else:  # a run that started before the card travelled with the assignment
+            with self._db.read() as session:
+                card = lead_card(
+                    session,
+                    params.lead_id,
+                    owner=params.owner,
+                    submission=params.submission,
+                    score=params.score,
+                    grade=params.grade,
+                    lead_url=lead_url,
+                    sla_due=params.sla_due,
+                    crm_url=crm_url,
+                )
+                config = self._routers.current(session).config
+            pool = next((p for p in config.pools if p.name == card.pool), None)
+            channel = pool.slack_channel if pool is not None else None
         message = Message(
             kind="new_lead",
             lead_id=params.lead_id,
             text=lead_card_text(card),
             blocks=lead_card_blocks(card),
-            channel=pool.slack_channel if pool is not None else None,
+            channel=channel,
         )
         notification_id = self._notifier.notify(params.owner, message, params.idempotency_key)
         with self._db.session() as session:
@@ -457,6 +484,7 @@ def _slim(assignment: Assignment) -> Assignment:
         decision=assignment.decision.model_copy(update={"explanation": {}}),
         kept=assignment.kept,
         timers=assignment.timers,
+        card=assignment.card,
     )
 
 

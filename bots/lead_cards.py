@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bots.blocks.lead_card import LastAction, LeadCard, lead_card_blocks, lead_card_text
 from bots.notifier import Message
 from domain.lead import EventType, LeadSubmission, Owner, Stage
+from domain.lifecycle import CardFacts
 from store import leads as lead_store
 from store.models import Notification
 
@@ -57,6 +58,41 @@ def lead_card(
         lead_url=lead_url,
         crm_url=crm_url,
         last=last,
+    )
+
+
+def card_of(
+    lead_id: str,
+    facts: CardFacts,
+    *,
+    owner: Owner,
+    submission: LeadSubmission,
+    score: int | None,
+    grade: str | None,
+    lead_url: str,
+    sla_due: datetime | None = None,
+    crm_url: str | None = None,
+) -> LeadCard:
+    """The card from what the assignment handed on (no reads)."""
+    return LeadCard(
+        lead_id=lead_id,
+        name=submission.full_name,
+        email=submission.email,
+        company=submission.company,
+        title=submission.title,
+        country=submission.country,
+        source=submission.source or submission.utm_source,
+        score=score,
+        grade=grade,
+        score_reasons=facts.score_reasons,
+        rule=facts.rule,
+        pool=facts.pool,
+        strategy=facts.strategy,
+        owner_name=owner.name,
+        owner_slack_id=owner.slack_user_id,
+        sla_due=sla_due,
+        lead_url=lead_url,
+        crm_url=crm_url,
     )
 
 

@@ -135,6 +135,7 @@ class LeadState(BaseModel):
     assigned_at: datetime | None = None
     stage_entered_at: datetime | None = None
     pool: str | None = None
+    card: CardFacts | None = None  # the owner's card, from the assignment
     config_version: int | None = None
     contacted: bool = False
     sla_reminded: bool = False
@@ -190,6 +191,18 @@ class Assignment(BaseModel):
     kept: LeadState | None = None
     # The timers the new situation starts (speed-to-lead SLA, no meeting, queue retry).
     timers: list[Timer] = Field(default_factory=list)
+    # What the owner's card shows of the decision, so that notifying reads nothing.
+    card: CardFacts | None = None
+
+
+class CardFacts(BaseModel):
+    """The routing decision and the score as the lead's card shows them."""
+
+    rule: str | None = None
+    pool: str | None = None
+    strategy: str | None = None
+    score_reasons: list[str] = Field(default_factory=list)
+    channel: str | None = None  # the pool's Slack channel, if it has one
 
 
 class CrmSyncInput(BaseModel):
@@ -219,6 +232,7 @@ class NotifyOwnerInput(BaseModel):
     crm_id: str | None = None
     # When the owner must have made contact (the speed-to-lead SLA's first reminder).
     sla_due: datetime | None = None
+    card: CardFacts | None = None
 
 
 class NotifyOwnerResult(BaseModel):
@@ -274,4 +288,7 @@ class RecordEventInput(BaseModel):
 
 
 Timer.model_rebuild()
+Assignment.model_rebuild()
+LeadState.model_rebuild()
+NotifyOwnerInput.model_rebuild()
 LeadLifecycleInput.model_rebuild()

@@ -271,6 +271,7 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop, LeadApprovals):
         state.grade = assignment.score.grade
         state.owner = assignment.decision.owner
         state.pool = assignment.decision.pool
+        state.card = assignment.card
         state.config_version = assignment.decision.config_version
         now = workflow.now()
         state.stage = Stage.assigned if state.owner else Stage.scored

@@ -240,6 +240,7 @@ class StepRunner:
                         (t.fires_at for t in state.timers if t.name is TimerName.sla_remind),
                         None,
                     ),
+                    card=state.card if state.card and state.card.pool == state.pool else None,
                 ),
             )
         except StepFailed:
