@@ -60,6 +60,8 @@ from domain.crm import (
 from settings import Settings
 
 CONTACT_TYPE_ID = "0-1"
+# HubSpot's task types are CALL, EMAIL and TODO (its name for a plain to-do): ours are to-dos.
+TASK_TYPE = "TODO"
 
 
 class HubSpotCRM:
@@ -281,7 +283,7 @@ class HubSpotCRM:
                 "hs_task_body": task.description or "",
                 "hs_timestamp": noon_utc(task.due),
                 "hs_task_status": "NOT_STARTED",
-                "hs_task_type": "TODO",
+                "hs_task_type": TASK_TYPE,
             }
             if task.owner_id:
                 values["hubspot_owner_id"] = task.owner_id
