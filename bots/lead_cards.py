@@ -102,23 +102,15 @@ def score_reasons(parts: list[dict[str, Any]]) -> list[str]:
     return [f"{float(p['points']):+g} {p.get('reason') or p.get('rule')}" for p in ranked[:3]]
 
 
-def card_message(
+def stored_card(
     session: Session, lead_id: str, stage: Stage, last: LastAction | None, base_url: str
-) -> tuple[str, Message] | None:
-    """The idempotency key of the lead's card as delivered (its first ``new_lead``
-    message) and the card rebuilt for ``stage``; None when the lead has no card."""
+) -> LeadCard | None:
+    """The card of a stored lead, rebuilt for ``stage``; None without lead or owner."""
     lead = lead_store.get_lead(session, lead_id)
     if lead is None or lead.owner is None:
         return None
-    row = session.scalars(
-        select(Notification)
-        .where(Notification.lead_id == lead_id, Notification.kind == "new_lead")
-        .order_by(Notification.id.desc())
-    ).first()
-    if row is None:
-        return None
     owner = lead.owner
-    card = lead_card(
+    return lead_card(
         session,
         lead_id,
         owner=Owner(
@@ -131,6 +123,23 @@ def card_message(
         stage=stage,
         last=last,
     )
+
+
+def card_message(
+    session: Session, lead_id: str, stage: Stage, last: LastAction | None, base_url: str
+) -> tuple[str, Message] | None:
+    """The idempotency key of the lead's card as delivered (its latest ``new_lead``
+    message) and the card rebuilt for ``stage``; None when the lead has no card."""
+    row = session.scalars(
+        select(Notification)
+        .where(Notification.lead_id == lead_id, Notification.kind == "new_lead")
+        .order_by(Notification.id.desc())
+    ).first()
+    if row is None:
+        return None
+    card = stored_card(session, lead_id, stage, last, base_url)
+    if card is None:
+        return None
     message = Message(
         kind="new_lead", lead_id=lead_id, text=lead_card_text(card), blocks=lead_card_blocks(card)
     )

@@ -43,11 +43,11 @@ from bots.blocks.lifecycle import REASSIGN_ACTION
 from bots.blocks.text import esc
 from bots.blocks.why_me import why_me_blocks, why_me_text
 from bots.events import EventOutcome, Sent, send_lead_event
-from bots.lead_cards import lead_card
+from bots.lead_cards import stored_card
 from bots.slack_approvals import SlackApprovals
 from bots.slack_home import SlackHome
 from bots.slack_people import Actor, actor_from_profile, permission, rep_by_slack_id
-from domain.lead import LeadSubmission, Owner, Stage
+from domain.lead import Stage
 from domain.stages import LeadEventIn, LeadEventType
 from store.db import Database
 from store.models import Lead
@@ -288,25 +288,9 @@ class SlackLeads:
     def _card(self, lead_id: str, stage: Stage | None, last: LastAction | None) -> LeadCard | None:
         with self._db.read() as session:
             lead = session.get(Lead, lead_id)
-            if lead is None or lead.owner is None:
+            if lead is None:
                 return None
-            owner = lead.owner
-            return lead_card(
-                session,
-                lead_id,
-                owner=Owner(
-                    rep_id=owner.id,
-                    name=owner.name,
-                    email=owner.email,
-                    slack_user_id=owner.slack_user_id,
-                ),
-                submission=LeadSubmission.model_validate(lead.data),
-                score=lead.score,
-                grade=lead.grade,
-                lead_url=f"{self._base_url}/admin/leads/{lead_id}",
-                stage=stage or Stage(lead.stage),
-                last=last,
-            )
+            return stored_card(session, lead_id, stage or Stage(lead.stage), last, self._base_url)
 
     def _decision(self, lead_id: str) -> tuple[dict[str, Any], str]:
         with self._db.read() as session:
