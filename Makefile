@@ -51,6 +51,8 @@ bench: venv
 	$(BIN)/python bench/open_lifecycles.py
 	$(BIN)/python bench/event_latency.py
 	$(BIN)/python bench/crm_backends.py
+	$(BIN)/python bench/import_load.py
+	$(BIN)/python bench/kpis.py
 
 clean:
 	rm -rf $(VENV) .leadflow .mypy_cache .ruff_cache .pytest_cache

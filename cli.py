@@ -1,6 +1,7 @@
 """The ``leadflow`` command: ``dev`` runs the whole embedded stack; ``worker``, ``web`` and
 ``db upgrade`` run one part each, as in production; ``config`` manages the routing
-configuration (``cli_config``); ``admin`` the accounts of the admin app (``cli_admin``)."""
+configuration (``cli_config``); ``admin`` the accounts of the admin app (``cli_admin``);
+``leads import`` the bulk import of leads from a CSV file (``cli_import``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from temporalio.service import RetryConfig
 from cli_admin import DEV_ADMIN_EMAIL, add_admin_parser, ensure_dev_admin, run_admin
 from cli_config import add_config_parser, run_config, seed_demo_configuration
 from cli_crm import add_crm_parsers, run_crm, run_reps
+from cli_import import add_leads_parser, run_leads
 from cli_slack import add_slack_parser, run_slack
 from observability import setup_logging
 from settings import MIN_API_TOKEN_CHARS, CrmBackend, Settings, configuration_problems, get_settings
@@ -383,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_admin_parser(sub)
     add_crm_parsers(sub)
     add_slack_parser(sub)
+    add_leads_parser(sub)
     args = parser.parse_args(argv)
     # What every command and its children create from here on (the SQLite databases and
     # their WAL/SHM files, temporal.log, the API token) is readable by the owner only.
@@ -415,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = run_reps(args, settings)
         elif args.command == "slack":
             code = run_slack(args, settings)
+        elif args.command == "leads":
+            code = run_leads(args, settings)
         else:
             code = cmd_db_upgrade(settings)
     except SystemExit as err:

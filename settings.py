@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -200,6 +201,11 @@ class Settings(BaseSettings):
         "weekday); empty turns it off",
     )
     leaderboard_timezone: str = Field("UTC", description="Time zone of leaderboard_cron")
+    timezone: str = Field(
+        "UTC",
+        description="The installation's time zone (IANA name, e.g. Europe/Berlin): KPI "
+        "periods and their days, weeks, months and quarters",
+    )
 
     # Lifecycle durations (seconds) -- named settings, never literals in workflow code.
     lifecycle_idle_timeout_s: float = Field(
@@ -259,6 +265,40 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
+    # Bulk import of leads (docs/import.md)
+    import_rate: float = Field(
+        10.0,
+        gt=0,
+        le=1000,
+        description="Rows of a bulk import handed to the lifecycle per second, at most: "
+        "leave room for live web-form leads and their speed-to-lead budget",
+    )
+    import_max_rows: int = Field(
+        200_000, ge=1, description="Rows a CSV file to import may have; more are refused"
+    )
+    import_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest CSV file the admin app's upload accepts"
+    )
+    import_batch_rows: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Rows one step of the import workflow hands over (at 10 a second, 50 s: "
+        "the pause between two steps is a small share of it)",
+    )
+    import_rows_per_run: int = Field(
+        5_000,
+        ge=1,
+        description="The import workflow continues as new after this many rows, so its "
+        "history stays short however large the file",
+    )
+    import_heartbeat_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A batch whose worker stopped reporting for this long (it crashed) is "
+        "run again by another; rows it had started are skipped",
+    )
+
     # leadflow dev's supervisor
     supervisor_max_restarts: int = Field(
         5,
@@ -277,6 +317,17 @@ class Settings(BaseSettings):
         None, description="JSON log lines; default: when stderr is not a terminal"
     )
     log_level: str = "INFO"
+
+    @field_validator("timezone", "leaderboard_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name like Europe/Berlin)"
+            ) from err
+        return value
 
     @field_validator("environment", mode="before")
     @classmethod

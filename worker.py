@@ -15,6 +15,8 @@ from activities.approvals import ApprovalActivities
 from activities.crm_inbound import CrmInboundActivities, sync_rep_links
 from activities.handoff import HandoffActivities
 from activities.lead import LeadActivities
+from activities.lead_import import ImportActivities
+from activities.lead_start import LifecycleLimits
 from activities.leaderboard import LeaderboardActivities
 from activities.lifecycle import LifecycleActivities
 from activities.reminders import ReminderActivities
@@ -28,6 +30,7 @@ from workflows.approval import ApprovalWorkflow
 from workflows.client import make_client
 from workflows.crm_inbound import CrmNoticeWorkflow, CrmPollWorkflow
 from workflows.handoff import HandoffWorkflow
+from workflows.lead_import import LeadImportWorkflow
 from workflows.lead_lifecycle import LeadLifecycleWorkflow
 from workflows.leaderboard import LeaderboardWorkflow
 from workflows.schedules import ensure_crm_poll_schedule, ensure_leaderboard_schedule
@@ -73,6 +76,7 @@ def build_worker(
     inbound = CrmInboundActivities(db, crm)
     approvals = ApprovalActivities(db, crm, notifier, **common)
     leaders = LeaderboardActivities(db, notifier)
+    imports = ImportActivities(db, LifecycleLimits.from_settings(settings))
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -83,6 +87,7 @@ def build_worker(
             CrmPollWorkflow,
             ApprovalWorkflow,
             LeaderboardWorkflow,
+            LeadImportWorkflow,
         ],
         workflow_runner=SANDBOX,
         activities=[
@@ -109,6 +114,8 @@ def build_worker(
             approvals.record_approval_request,
             approvals.open_approval_level,
             approvals.record_approval_decision,
+            imports.start_batch,
+            imports.finish,
         ],
         activity_executor=executor,
         # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).

@@ -17,6 +17,7 @@ from bots.notifier import Message, Notifier
 from connectors.base import CRM, ConnectorError
 from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData, CrmLeadRef
+from domain.kpi_facts import source_of
 from domain.lead import EventType, LeadSubmission, Stage, workflow_id_for
 from domain.lifecycle import (
     AssignLeadInput,
@@ -236,8 +237,13 @@ class LeadActivities:
             lead.score = score.score
             lead.grade = score.grade
             lead.routing = {"decision": decision.model_dump(mode="json"), "facts": facts}
+            lead.pool = decision.pool
+            lead.territory = router.territory_of(facts)
+            lead.source = source_of(lead.data, lead.source_system)
             lead.owner_rep_id = decision.owner.rep_id if decision.owner else None
             lead.assigned_at = now if decision.owner else None
+            if decision.owner and lead.first_assigned_at is None:
+                lead.first_assigned_at = now  # the leaderboard's follow-up counts from it
             lead.stage = (Stage.assigned if decision.owner else Stage.scored).value
             pool = router.pools.get(decision.pool) if decision.pool else None
             assignment = Assignment(
@@ -383,6 +389,8 @@ class LeadActivities:
             if lead is not None:
                 lead.notified_at = now
                 lead.speed_to_lead_ms = elapsed
+                # The KPIs' speed-to-lead SLA is the first owner's first deadline.
+                lead.sla_due_at = lead.sla_due_at or params.sla_due
             lead_store.add_event(
                 session,
                 params.lead_id,

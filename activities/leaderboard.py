@@ -10,7 +10,7 @@ from temporalio import activity
 from activities.errors import classified
 from bots.blocks.leaderboard import leaderboard_message
 from bots.notifier import Message, Notifier
-from domain.leaderboard import leaderboard
+from domain.leaderboard import rank
 from store import leaderboard as leaderboard_store
 from store.db import Database
 
@@ -36,7 +36,7 @@ class LeaderboardActivities:
     def post(self, params: LeaderboardInput) -> LeaderboardPosted:
         start = params.end - timedelta(days=7)
         with self._db.read() as session:
-            rows = leaderboard(leaderboard_store.activities(session, start, params.end))
+            rows = rank(leaderboard_store.tallies(session, start, params.end))
         last = (params.end - timedelta(seconds=1)).date()
         text, blocks = leaderboard_message(rows, start.date(), last)
         key = f"leaderboard:{params.end.isoformat()}"

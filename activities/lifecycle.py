@@ -161,6 +161,8 @@ class LifecycleActivities(StepActivities):
         if lead is not None and owner is not None:
             lead.owner_rep_id = owner.rep_id
             lead.assigned_at = now
+            lead.first_assigned_at = lead.first_assigned_at or now
+            lead.pool = pool or lead.pool  # the KPIs slice by the current owner's pool
             if params.why in (RerouteReason.recycle, RerouteReason.queue_retry) or lead.stage in (
                 Stage.scored.value,
                 Stage.captured.value,

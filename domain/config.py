@@ -7,7 +7,8 @@ This module holds the document's shape (pydantic models, which refuse unknown fi
 bad values) and exports every part of it: the building blocks (value types, working
 hours, the conditions of rules) live in ``domain.config_base``, the lifecycle sections
 (SLA, scoring, nurture, hand-off) in ``domain.config_lifecycle``, the approval chains in
-``domain.config_approvals``; ``domain.config_checks``
+``domain.config_approvals``, the KPIs' currency, quotas and forecasts in
+``domain.config_kpis``; ``domain.config_checks``
 holds the checks that need the whole document.
 Both report a location such as ``pools[0].members[1].rep`` that the YAML layer turns
 into a line number.
@@ -55,6 +56,7 @@ from domain.config_base import (
     When,
     WorkingHours,
 )
+from domain.config_kpis import Forecast, KpiPeriod, KpisConfig, Quota
 from domain.config_lifecycle import (
     SCORE_FIELDS,
     EngagementConfig,
@@ -206,6 +208,8 @@ class RoutingConfig(Strict):
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     # Empty by default: a document written before approvals existed stays valid.
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    # Its defaults when absent: a document written before the KPIs existed stays valid.
+    kpis: KpisConfig = Field(default_factory=KpisConfig)
 
     def dump(self) -> dict[str, Any]:
         """The document as plain data, in its canonical form (aliases, no defaults left
@@ -235,8 +239,11 @@ __all__ = [
     "ConfigError",
     "Email",
     "EngagementConfig",
+    "Forecast",
     "GradeConfig",
     "HandoffConfig",
+    "KpiPeriod",
+    "KpisConfig",
     "Member",
     "Name",
     "NurtureConfig",
@@ -248,6 +255,7 @@ __all__ = [
     "PoolConfig",
     "PoolFallback",
     "Problem",
+    "Quota",
     "RepConfig",
     "RoutingConfig",
     "Rule",

@@ -1,8 +1,9 @@
 """Checks of a whole configuration document that its shape alone does not catch:
 references between sections, duplicates, empty pools, unreachable rules, overlapping
 territories, scoring rules that test the score itself, grades and thresholds a score can
-never reach, approval levels out of order; and ``validated``, which runs the shape and
-these checks together and reports every problem with its location."""
+never reach, approval levels out of order, KPI quotas and forecasts of unknown reps and
+pools or covering a day twice; and ``validated``, which runs the shape and these checks
+together and reports every problem with its location."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from domain.config import (
     Territory,
     When,
 )
+from domain.config_kpis import kpi_problems
 
 
 def problems(config: RoutingConfig) -> list[Problem]:
@@ -143,6 +145,7 @@ def problems(config: RoutingConfig) -> list[Problem]:
     if config.handoff.pool is not None and config.handoff.pool not in pools:
         add("handoff.pool", f"unknown pool {config.handoff.pool!r}")
     found.extend(_approval_problems(config))
+    found.extend(kpi_problems(config.kpis, set(reps), set(pools)))
     return found
 
 

@@ -30,7 +30,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from domain.config import ConfigError, Problem, RoutingConfig
+from domain.config import ConfigError, KpisConfig, Problem, RoutingConfig
 from domain.config_checks import validated
 
 SYNTAX = "(yaml)"
@@ -371,8 +371,9 @@ def _pruned(value: Any) -> Any:
 def _readable(data: dict[str, Any]) -> dict[str, Any]:
     """Times as HH:MM (seconds only when set), the days of a period and holidays as dates,
     and the small mappings on one line each: a condition, a member, an action, working
-    hours, a period, an SLA, a grade, an onboarding task, an approval level; no
-    ``approvals`` section when it has no chain."""
+    hours, a period, an SLA, a grade, an onboarding task, an approval level, a quota, a
+    forecast; no ``approvals`` section when it has no chain, no ``kpis`` section when it
+    holds only its defaults."""
     for rep in data.get("reps", []):
         hours = rep.get("working_hours")
         if hours:
@@ -412,6 +413,12 @@ def _readable(data: dict[str, Any]) -> dict[str, Any]:
         del data["approvals"]  # no chain: a document without the section reads the same
     for chain in (approvals or {}).values():
         chain["levels"] = [_Flow(level) for level in chain.get("levels", [])]
+    kpis = data.get("kpis")
+    if kpis == _pruned(KpisConfig().model_dump(mode="json")):
+        del data["kpis"]  # the defaults: a document without the section reads the same
+    for key in ("quotas", "forecasts"):
+        if kpis and key in kpis:
+            kpis[key] = [_Flow(entry) for entry in kpis[key]]
     return data
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
@@ -316,6 +317,24 @@ class SubmissionChanges(BaseModel):
     merged: LeadSubmission
     filled: dict[str, str | int] = Field(default_factory=dict)
     proposed: dict[str, str | int] = Field(default_factory=dict)
+
+
+def field_errors(err: ValidationError) -> list[dict[str, str]]:
+    """A refused submission's problems, one ``{"field", "message"}`` each, in the words
+    every boundary uses (``POST /leads``, the bulk import): ``is required``, the unknown
+    field's hint, our validators' messages without pydantic's prefix."""
+    out = []
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "body"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; send free-form fields inside 'extra'"
+        elif item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "value_error":
+            message = message.removeprefix("Value error, ")  # pydantic's wording, not ours
+        out.append({"field": field, "message": message})
+    return out
 
 
 def lead_key(email: str, secret: bytes, source_system: str = "web") -> str:

@@ -1,7 +1,8 @@
 """The weekly leaderboard: results and the behaviours that lead to them, per rep.
 
-Pure: computed from a period's lifecycle events (``store.leaderboard`` reads them), the
-same figures wherever they are shown (the wins channel's weekly post, the dashboard).
+Pure: computed from what the reps did in a period (``store.leaderboard.tallies`` adds it
+up in the database; ``leaderboard`` ranks a list of single activities the same way), the
+same figures wherever they are shown (the wins channel's weekly post, the KPI page).
 
 Points reward behaviours, not only results (LIFECYCLE.md): a lead contacted 1, a meeting
 booked 3, a lead qualified 2, a proposal sent 3, a deal won 10. Ranked by points, then
@@ -9,7 +10,6 @@ deals won, then the faster median follow-up."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from statistics import median
@@ -26,7 +26,7 @@ class Activity(BaseModel):
     rep_email: str
     rep_name: str
     kind: str
-    at: datetime
+    at: datetime | None = None  # when it happened (not needed by the ranking)
     amount: Decimal | None = None
     currency: str | None = None
     follow_up_s: float | None = None
@@ -44,31 +44,59 @@ class LeaderRow(BaseModel):
     contacted: int
 
 
+class RepTally(BaseModel):
+    """What one rep did in the period, added up: how many of each kind, revenue per
+    currency, and the follow-up seconds of each contact."""
+
+    rep_email: str
+    rep_name: str
+    counts: dict[str, int] = Field(default_factory=dict)  # kind → how many
+    revenue: dict[str, Decimal] = Field(default_factory=dict)  # per currency (upper case)
+    follow_ups: list[float] = Field(default_factory=list)
+
+
+def tally(activities: list[Activity]) -> list[RepTally]:
+    """The activities added up per rep (kinds outside ``POINTS`` left out)."""
+    by_rep: dict[str, RepTally] = {}
+    for activity in activities:
+        if activity.kind not in POINTS:
+            continue
+        rep = by_rep.get(activity.rep_email)
+        if rep is None:
+            rep = by_rep[activity.rep_email] = RepTally(
+                rep_email=activity.rep_email, rep_name=activity.rep_name
+            )
+        rep.counts[activity.kind] = rep.counts.get(activity.kind, 0) + 1
+        if activity.kind == "won" and activity.amount is not None:
+            currency = (activity.currency or "USD").upper()
+            rep.revenue[currency] = rep.revenue.get(currency, Decimal(0)) + activity.amount
+        if activity.follow_up_s is not None:
+            rep.follow_ups.append(activity.follow_up_s)
+    return list(by_rep.values())
+
+
 def leaderboard(activities: list[Activity]) -> list[LeaderRow]:
     """The reps with any activity, best first."""
-    by_rep: dict[str, list[Activity]] = defaultdict(list)
-    for activity in activities:
-        if activity.kind in POINTS:
-            by_rep[activity.rep_email].append(activity)
-    rows = []
-    for email, done in by_rep.items():
-        revenue: dict[str, Decimal] = defaultdict(Decimal)
-        for won in (a for a in done if a.kind == "won" and a.amount is not None):
-            revenue[(won.currency or "USD").upper()] += won.amount or Decimal(0)
-        follow_ups = [a.follow_up_s for a in done if a.follow_up_s is not None]
-        rows.append(
-            LeaderRow(
-                rank=0,
-                rep_email=email,
-                rep_name=done[0].rep_name,
-                points=sum(POINTS[a.kind] for a in done),
-                deals_won=sum(1 for a in done if a.kind == "won"),
-                revenue=dict(revenue),
-                meetings_booked=sum(1 for a in done if a.kind == "meeting_booked"),
-                median_follow_up_s=median(follow_ups) if follow_ups else None,
-                contacted=sum(1 for a in done if a.kind == "contacted"),
-            )
+    return rank(tally(activities))
+
+
+def rank(tallies: list[RepTally]) -> list[LeaderRow]:
+    """The reps with anything counted, best first."""
+    rows = [
+        LeaderRow(
+            rank=0,
+            rep_email=t.rep_email,
+            rep_name=t.rep_name,
+            points=sum(POINTS[kind] * n for kind, n in t.counts.items() if kind in POINTS),
+            deals_won=t.counts.get("won", 0),
+            revenue=dict(t.revenue),
+            meetings_booked=t.counts.get("meeting_booked", 0),
+            median_follow_up_s=median(t.follow_ups) if t.follow_ups else None,
+            contacted=t.counts.get("contacted", 0),
         )
+        for t in tallies
+        if any(t.counts.get(kind) for kind in POINTS)
+    ]
     rows.sort(
         key=lambda r: (
             -r.points,

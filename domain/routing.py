@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from domain.config import Assign, PoolConfig, RepConfig, RoutingConfig
 from domain.lead import Owner
 from domain.rotation import PoolPick, PoolState, Skip, available, pick
-from domain.rules import CompiledRules, Facts
+from domain.rules import CompiledRules, Facts, Test, territory_test
 
 
 class RoutingDecision(BaseModel):
@@ -81,6 +81,7 @@ class Router:
     rules: CompiledRules
     reps: dict[str, RepConfig]
     pools: dict[str, PoolConfig]
+    territory_tests: tuple[tuple[str, Test], ...] = ()
 
     @classmethod
     def build(cls, config: RoutingConfig, version: int) -> Router:
@@ -90,7 +91,13 @@ class Router:
             rules=CompiledRules.build(config.rules, config.territories),
             reps={r.email: r for r in config.reps},
             pools={p.name: p for p in config.pools},
+            territory_tests=tuple((t.name, territory_test(t)) for t in config.territories),
         )
+
+    def territory_of(self, facts: Facts) -> str | None:
+        """The first territory of the configuration the lead is in (how the KPIs slice
+        leads by territory), or None."""
+        return next((name for name, test in self.territory_tests if test(facts)), None)
 
     @property
     def wants_account_owner(self) -> bool:

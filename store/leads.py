@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from domain.kpi_facts import MILESTONES, REP_EVENTS, currency_of, minor_units
 from domain.lead import EventType, Stage
 from domain.routing_review import RecordedLead
 from store.models import Lead, LeadEvent, utcnow
@@ -39,7 +40,42 @@ def add_event(
         occurred_at=occurred_at or utcnow(),
     )
     session.add(event)
+    _apply_kpi_facts(session, lead_id, type_.value, event.occurred_at, data or {})
     return event
+
+
+def _apply_kpi_facts(
+    session: Session, lead_id: str, type_: str, at: datetime, data: dict[str, Any]
+) -> None:
+    """Keep the lead's KPI facts (``domain.kpi_facts``) in the event's transaction: the
+    first time of a milestone, the won amount, the count of reps' events. One UPDATE,
+    only for the events that matter to the KPIs."""
+    column = MILESTONES.get(type_)
+    if column is None and type_ not in REP_EVENTS:
+        return
+    values: dict[str, Any] = {}
+    if column is not None:
+        values[column] = func.coalesce(getattr(Lead, column), at)
+        since_created = seconds_between(session, Lead.created_at, literal(at, Lead.created_at.type))
+        if type_ == "contacted":
+            values["follow_up_s"] = func.coalesce(Lead.follow_up_s, since_created)
+        elif type_ in ("won", "lost"):
+            values["cycle_s"] = func.coalesce(Lead.cycle_s, since_created)
+    if type_ == "won":
+        amount, currency = minor_units(data.get("amount")), currency_of(data.get("currency"))
+        # The first win's amount stays (a repeated win does not change the figures).
+        values["won_amount_minor"] = case(
+            (Lead.won_at.is_(None), amount), else_=Lead.won_amount_minor
+        )
+        values["currency"] = case((Lead.won_at.is_(None), currency), else_=Lead.currency)
+    if type_ in REP_EVENTS:
+        values["rep_events"] = Lead.rep_events + 1
+    session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def add_event_once(
@@ -65,6 +101,13 @@ def add_event_once(
         occurred_at=occurred_at,
     )
     return True
+
+
+def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[float]:
+    """Seconds from ``start`` to ``end`` in SQL, on either backend (NULL when either is)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[float], func.extract("epoch", end - start))
+    return cast(ColumnElement[float], (func.julianday(end) - func.julianday(start)) * 86400.0)
 
 
 def get_lead(session: Session, lead_id: str) -> Lead | None:

@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -92,6 +94,31 @@ class Lead(Base):
     """The lead as Leadflow tracks it: a projection of its workflow, kept by activities."""
 
     __tablename__ = "leads"
+    # Everything the KPI queries read (``store.kpis``), so they never visit the wide rows.
+    __table_args__ = (
+        Index(
+            "ix_leads_kpis",
+            "created_at",
+            "owner_rep_id",
+            "pool",
+            "source",
+            "territory",
+            "sla_due_at",
+            "first_contacted_at",
+            "meeting_at",
+            "qualified_at",
+            "proposal_at",
+            "won_at",
+            "lost_at",
+            "won_amount_minor",
+            "currency",
+            "rep_events",
+            "follow_up_s",
+            "cycle_s",
+            "first_assigned_at",
+            "id",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(100))
@@ -117,6 +144,29 @@ class Lead(Base):
     attention: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The KPI facts (``domain.kpi_facts``): how the lead is sliced, and when it first
+    # reached each milestone; kept by ``store.leads.add_event`` and the assignment.
+    pool: Mapped[str | None] = mapped_column(String(100))
+    territory: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str | None] = mapped_column(String(100))
+    sla_due_at: Mapped[datetime | None]
+    # When the lead first had an owner (``assigned_at`` moves with reassignments): the
+    # leaderboard's follow-up time counts from it.
+    first_assigned_at: Mapped[datetime | None]
+    first_contacted_at: Mapped[datetime | None]
+    meeting_at: Mapped[datetime | None]
+    qualified_at: Mapped[datetime | None]
+    proposal_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+    lost_at: Mapped[datetime | None]
+    # The won amount in minor units (cents), so sums are exact on every backend.
+    won_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    rep_events: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Seconds from creation to the first contact, and to the first close (won or lost):
+    # kept with the milestone so the KPIs' medians read numbers, not dates.
+    follow_up_s: Mapped[float | None] = mapped_column(Float)
+    cycle_s: Mapped[float | None] = mapped_column(Float)
 
     owner: Mapped[Rep | None] = relationship()
 
@@ -138,7 +188,11 @@ class LeadEvent(Base):
     """One timeline entry. ``idempotency_key`` makes a retried step record once."""
 
     __tablename__ = "lead_events"
-    __table_args__ = (Index("ix_lead_events_lead_id_id", "lead_id", "id"),)
+    __table_args__ = (
+        Index("ix_lead_events_lead_id_id", "lead_id", "id"),
+        # A period's events of some kinds (the leaderboard on the KPI page and in Slack).
+        Index("ix_lead_events_type_occurred_at", "type", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[str] = mapped_column(String(64))
@@ -441,3 +495,56 @@ class Approval(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LeadImport(Base):
+    """A bulk import of leads from a CSV file (``domain.lead_import``): the file until the
+    import starts, its column mapping, where it stands (``mapping`` → ``validated`` →
+    ``running`` → ``completed``, or ``failed``) and its counts, kept by the import's
+    activities."""
+
+    __tablename__ = "lead_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    headers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # ``domain.lead_import.Column`` each: the column's index, header, target and note.
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The uploaded file (UTF-8 text), kept until the import starts so the mapping can change.
+    content: Mapped[str | None] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    merged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    # Rows handed to their lead's lifecycle so far.
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    # Why the import stopped (``failed``): a step that cannot succeed, in plain words.
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportRow(Base):
+    """One row of an import, by its line in the file (the header is line 1): ``pending``
+    until the import hands it to its lead's lifecycle (then ``started``, in the same
+    transaction that counts it), or ``merged`` into an earlier line of the same person,
+    or ``rejected`` with its problems."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (Index("ix_import_rows_status_line", "import_id", "status", "line"),)
+
+    import_id: Mapped[str] = mapped_column(
+        ForeignKey("lead_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(10))
+    lead_id: Mapped[str | None] = mapped_column(String(64))
+    submission: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    # ``domain.lead_import.Problem`` each.
+    problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    started_at: Mapped[datetime | None]

@@ -36,8 +36,8 @@ from store.migrate import upgrade
 from tests.conftest import API_TOKEN, running_stack
 
 STARTUP_S = 60
-# Per operation and generation mode (valid, invalid data): 100 requests per operation.
-EXAMPLES_PER_MODE = 50
+# Per operation and generation mode (valid, invalid data): 60 requests per operation.
+EXAMPLES_PER_MODE = 30
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from web import (
     api_approvals,
     api_attention,
     api_config,
+    api_kpis,
     api_routing,
     health,
     intake,
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(api_routing.router)
     app.include_router(api_attention.router)
     app.include_router(api_approvals.router)
+    app.include_router(api_kpis.router)
     app.include_router(webhooks.router)
     app.include_router(slack.router)
     app.state.slack = slack.slack_handler(settings, db, temporal)

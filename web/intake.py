@@ -1,16 +1,17 @@
 """Lead intake (``POST /leads``).
 
 The intake validates into ``LeadSubmission`` (``web/submission.py``), applies the
-per-address flood limit, and hands the lead to its workflow with signal-with-start; it
-answers 202 only after Temporal has recorded the start (or the signal), so an accepted
-lead is durable. Nothing here decides what happens to the lead.
+per-address flood limit, and hands the lead to its workflow with signal-with-start
+(``activities.lead_start``, shared with the bulk import); it answers 202 only after
+Temporal has recorded the start (or the signal), so an accepted lead is durable. Nothing
+here decides what happens to the lead.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,25 +20,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
+from activities.lead_start import START_TIMEOUT, LifecycleLimits, hand_to_lifecycle
 from domain.intake import Admission, FloodPolicy
 from domain.lead import (
     LeadSubmission,
     lead_key,
     workflow_id_for,
 )
-from domain.lifecycle import LeadLifecycleInput, Origin, SubmissionReceived
+from domain.lifecycle import Origin, SubmissionReceived
 from domain.users import Role, at_least
 from store import intake as intake_store
 from store import reps as rep_store
 from web.deps import AppContext, Context, authorize
 from web.intake_openapi import LEAD_RESPONSES, lead_request_body
 from web.submission import IntakeError, parse_body, read_body, validate_fields
-from workflows.lead_lifecycle import LeadLifecycleWorkflow
 
 log = logging.getLogger("leadflow.intake")
 router = APIRouter()
 
-START_TIMEOUT = timedelta(seconds=10)
 # The rep who entered an outbound lead; not a field of the lead itself.
 OWNER_FIELD = "owner_email"
 
@@ -95,32 +95,19 @@ async def submit_lead(request: Request, context: Context) -> Response:
     workflow_id = workflow_id_for(lead_id)
     settings = context.settings
     try:
-        await context.temporal.start_workflow(
-            LeadLifecycleWorkflow.run,
-            LeadLifecycleInput(
-                lead_id=lead_id,
-                idle_timeout_s=settings.lifecycle_idle_timeout_s,
-                activity_timeout_s=settings.activity_timeout_s,
-                detail_cap=settings.resubmission_detail_cap,
-                history_events_limit=settings.lifecycle_history_events_limit,
-                history_bytes_limit=settings.lifecycle_history_bytes_limit,
-                step_give_up_s=settings.step_give_up_s,
+        await hand_to_lifecycle(
+            context.temporal,
+            LifecycleLimits.from_settings(settings).input_for(lead_id, origin),
+            SubmissionReceived(
+                # Past the detail cap only the identity travels: the post is counted.
+                submission=submission if detailed else LeadSubmission(email=submission.email),
+                received_at=received_at,
+                submission_id=uuid.uuid4().hex,
+                detailed=detailed,
                 origin=origin,
+                owner_email=owner_email,
             ),
-            id=workflow_id,
             task_queue=settings.temporal_task_queue,
-            start_signal="submission_received",
-            start_signal_args=[
-                SubmissionReceived(
-                    # Past the detail cap only the identity travels: the post is counted.
-                    submission=submission if detailed else LeadSubmission(email=submission.email),
-                    received_at=received_at,
-                    submission_id=uuid.uuid4().hex,
-                    detailed=detailed,
-                    origin=origin,
-                    owner_email=owner_email,
-                )
-            ],
             rpc_timeout=START_TIMEOUT,
         )
     except (RPCError, RuntimeError) as err:

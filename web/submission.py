@@ -22,6 +22,7 @@ from domain.lead import (
     AT_INTAKE,
     LeadSubmission,
     control_character_error,
+    field_errors,
 )
 from web.deps import get_context
 
@@ -42,21 +43,6 @@ class IntakeError(Exception):
         self.status = status
         self.reason = reason
         self.errors = errors
-
-
-def _field_errors(err: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for item in err.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "body"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown field; send free-form fields inside 'extra'"
-        elif item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "value_error":
-            message = message.removeprefix("Value error, ")  # pydantic's wording, not ours
-        out.append({"field": field, "message": message})
-    return out
 
 
 async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
@@ -294,4 +280,4 @@ def validate_fields(
     try:
         return LeadSubmission.model_validate(data, context=AT_INTAKE), redirect, bot
     except ValidationError as err:
-        raise IntakeError(422, "invalid", _field_errors(err)) from err
+        raise IntakeError(422, "invalid", field_errors(err)) from err

@@ -17,7 +17,9 @@ from web.admin import (
     audit,
     auth,
     dashboard,
+    imports,
     inbox,
+    kpis,
     leads,
     lifecycle_settings,
     pools,
@@ -42,6 +44,7 @@ router.include_router(tokens.router)
 router.include_router(audit.router)
 router.include_router(inbox.router)
 router.include_router(leads.router)
+router.include_router(imports.router)
 router.include_router(attention.router)
 router.include_router(approvals.router)
 router.include_router(simulate.router)
@@ -52,6 +55,7 @@ router.include_router(pools.router)
 router.include_router(territories.router)
 router.include_router(rules.router)
 router.include_router(lifecycle_settings.router)
+router.include_router(kpis.router)
 
 
 def install(app: FastAPI) -> None:

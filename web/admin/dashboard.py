@@ -30,6 +30,7 @@ BLURBS = {
     "/admin/users": "Who can sign in, and their roles",
     "/admin/tokens": "Your tokens for the JSON API",
     "/admin/audit": "Every change, who made it and when",
+    "/admin/kpis": "Funnel, follow-up time, win rates and the leaderboard",
 }
 
 

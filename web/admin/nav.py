@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from domain.users import Role, at_least
 
-SECTIONS = ("Routing", "Leads", "Admin")
+SECTIONS = ("Routing", "Leads", "Reports", "Admin")
 
 
 @dataclass(frozen=True)
