@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from domain.leaderboard import POINTS, Activity, RepTally
@@ -42,7 +42,6 @@ def tallies(session: Session, start: datetime, end: datetime) -> list[RepTally]:
         int(rep_id): (email, name)
         for rep_id, email, name in conn.execute(select(Rep.id, Rep.email, Rep.name))
     }
-    any_milestone = or_(*(within(column) for column in COLUMNS.values()))
     found: dict[int, RepTally] = {}
 
     def rep(rep_id: int) -> RepTally:
@@ -51,18 +50,16 @@ def tallies(session: Session, start: datetime, end: datetime) -> list[RepTally]:
             found[rep_id] = RepTally(rep_email=email, rep_name=name)
         return found[rep_id]
 
-    counts = conn.execute(
-        select(
-            Lead.owner_rep_id,
-            *(func.sum(case((within(column), 1), else_=0)) for column in COLUMNS.values()),
+    # One small query per milestone, each a range of its own partial index.
+    for kind, column in COLUMNS.items():
+        counts = conn.execute(
+            select(Lead.owner_rep_id, func.count())
+            .where(within(column), Lead.owner_rep_id.is_not(None))
+            .group_by(Lead.owner_rep_id)
         )
-        .where(Lead.owner_rep_id.is_not(None), any_milestone)
-        .group_by(Lead.owner_rep_id)
-    )
-    for rep_id, *numbers in counts:
-        rep(int(rep_id)).counts = {
-            kind: int(n or 0) for kind, n in zip(COLUMNS, numbers, strict=True) if n
-        }
+        for rep_id, n in counts:
+            if rep_id is not None and n:
+                rep(int(rep_id)).counts[kind] = int(n)
     revenue = conn.execute(
         select(Lead.owner_rep_id, Lead.currency, func.sum(Lead.won_amount_minor))
         .where(Lead.owner_rep_id.is_not(None), within(Lead.won_at))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -90,6 +91,16 @@ class RepAvailability(Base):
     set_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The leaderboard's milestone columns, each indexed with what ``store.leaderboard`` reads.
+MILESTONE_INDEXES: dict[str, tuple[str, ...]] = {
+    "first_contacted_at": ("first_assigned_at",),
+    "meeting_at": (),
+    "qualified_at": (),
+    "proposal_at": (),
+    "won_at": ("won_amount_minor", "currency"),
+}
+
+
 class Lead(Base):
     """The lead as Leadflow tracks it: a projection of its workflow, kept by activities."""
 
@@ -117,6 +128,19 @@ class Lead(Base):
             "cycle_s",
             "first_assigned_at",
             "id",
+        ),
+        # A period's milestones per owner (the leaderboard): only the leads that reached
+        # each, so the new leads of the hot path write none of them.
+        *(
+            Index(
+                f"ix_leads_{column}",
+                column,
+                "owner_rep_id",
+                *extra,
+                sqlite_where=text(f"{column} IS NOT NULL"),
+                postgresql_where=text(f"{column} IS NOT NULL"),
+            )
+            for column, extra in MILESTONE_INDEXES.items()
         ),
     )
 

@@ -23,6 +23,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TIMES = ("sla_due_at", *MILESTONES.values())
+# The leaderboard's milestone indexes (as ``store.models.MILESTONE_INDEXES`` then had them).
+MILESTONE_INDEXES: dict[str, tuple[str, ...]] = {
+    "first_contacted_at": ("first_assigned_at",),
+    "meeting_at": (),
+    "qualified_at": (),
+    "proposal_at": (),
+    "won_at": ("won_amount_minor", "currency"),
+}
 KPI_INDEX = (
     "created_at",
     "owner_rep_id",
@@ -55,7 +63,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("first_assigned_at", sa.DateTime(timezone=True)))
     # Everything the KPI queries read, so they never visit the (wide) lead rows.
     op.create_index("ix_leads_kpis", "leads", list(KPI_INDEX))
-    # A period's events of some kinds: the leaderboard on the KPI page and in Slack.
+    # A period's milestones per owner (the leaderboard), only for leads that reached them.
+    for column, extra in MILESTONE_INDEXES.items():
+        where = sa.text(f"{column} IS NOT NULL")
+        op.create_index(
+            f"ix_leads_{column}",
+            "leads",
+            [column, "owner_rep_id", *extra],
+            sqlite_where=where,
+            postgresql_where=where,
+        )
+    # A period's events of some kinds (the events listed for audits of the leaderboard).
     op.create_index("ix_lead_events_type_occurred_at", "lead_events", ["type", "occurred_at"])
     _backfill()
 
@@ -133,6 +151,8 @@ def _backfill() -> None:
 def downgrade() -> None:
     op.drop_index("ix_lead_events_type_occurred_at", table_name="lead_events")
     op.drop_index("ix_leads_kpis", table_name="leads")
+    for column in MILESTONE_INDEXES:
+        op.drop_index(f"ix_leads_{column}", table_name="leads")
     with op.batch_alter_table("leads") as batch:
         for name in ("pool", "territory", "source", *TIMES):
             batch.drop_column(name)
