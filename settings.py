@@ -267,7 +267,7 @@ class Settings(BaseSettings):
 
     # Bulk import of leads (docs/import.md)
     import_rate: float = Field(
-        10.0,
+        5.0,
         gt=0,
         le=1000,
         description="Rows of a bulk import handed to the lifecycle per second, at most: "

@@ -364,7 +364,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=10_000, help="rows in the import file")
     parser.add_argument(
-        "--rate", type=float, default=10.0, help="LEADFLOW_IMPORT_RATE (rows per second)"
+        "--rate", type=float, default=5.0, help="LEADFLOW_IMPORT_RATE (rows per second)"
     )
     parser.add_argument("--live", type=int, default=300, help="web-form leads per phase")
     parser.add_argument("--live-rate", type=float, default=5.0, help="web-form leads per second")

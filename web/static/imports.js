@@ -51,6 +51,8 @@
         const progress = await response.json();
         show(progress);
         if (progress.done) {
+          const step = document.getElementById("step-import");
+          if (step && progress.status === "completed") step.className = "done";
           // The final figures and any error are rendered by the server.
           if (progress.status === "failed") window.location.reload();
           return;
