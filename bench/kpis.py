@@ -384,12 +384,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'request':28} {'p50 ms':>8} {'max ms':>8} {'x /livez':>10}")
         for what, t in timings.items():
             print(f"{what:28} {t['p50_ms']:8.1f} {t['max_ms']:8.1f} {t['p50_ms'] / base:10.1f}")
-        pages = [t["p50_ms"] for w, t in timings.items() if w.startswith("page")]
-        met = bool(pages) and max(pages) < BUDGET_MS
-        ok = ok and met
-        results[name]["page_ok"] = met
-        verdict = "OK" if met else "MISSED" if pages else "NOT MEASURED"
-        print(f"budget: KPI page p50 < {BUDGET_MS:.0f} ms: {verdict}")
+        for view, key in (("as opened (last 30 days)", "page 30 days"), ("a year", "page year")):
+            page = timings.get(key)
+            met = page is not None and page["p50_ms"] < BUDGET_MS
+            results[name][f"{key.replace(' ', '_')}_ok"] = met
+            ok = ok and met
+            verdict = "OK" if met else "MISSED" if page else "NOT MEASURED"
+            print(f"budget: the KPI page over {view}, p50 < {BUDGET_MS:.0f} ms: {verdict}")
     results["ok"] = ok
     print(json.dumps(results))
     return 0
