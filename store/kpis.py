@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain.config import RoutingConfig
 from domain.kpis import (
+    PERIOD_GROUP_BYS,
     KpiGroup,
     KpiQuery,
     KpiReport,
@@ -34,7 +35,6 @@ from store.kpi_counts import SLICES, Cell, CellKey, count_cells, missed, totals_
 from store.models import Lead, Rep
 
 NONE_KEY = "none"  # the group of leads without the sliced value (no owner, no territory …)
-TIME_GROUPS = ("day", "week", "month", "quarter")
 FOLLOW_UP_BUCKETS = (
     "< 5 min",
     "5-15 min",
@@ -84,7 +84,7 @@ def reports(
 ) -> list[KpiReport]:
     """``report`` for each of ``group_bys`` (at most one of them by time), from one read
     of the leads: what a page showing several groupings of one period asks for."""
-    times = {g for g in group_bys if g in TIME_GROUPS}
+    times = {g for g in group_bys if g in PERIOD_GROUP_BYS}
     if len(times) > 1:
         raise ValueError(f"one time grouping per call, not {sorted(times)}")
     slices = sorted({g for g in group_bys if g in SLICES})
@@ -110,7 +110,7 @@ def reports(
     out = []
     for group_by in group_bys:
         groups: list[KpiGroup] = []
-        if group_by in TIME_GROUPS:
+        if group_by in PERIOD_GROUP_BYS:
             by_bucket = _split(cells, lambda key: key[-1])
             for name, first, last in period_bounds(group_by, query.start, query.end):
                 part = plan.model_copy(
