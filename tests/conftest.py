@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ async def temporal_env(
         ],
         data_converter=pydantic_data_converter,
         port=free_port(),
+        # The SDK waits 5 s by default; on a loaded 2-core machine the server has been
+        # seen to need longer, and one slow start fails every test of that worker.
+        dev_server_startup_timeout=timedelta(seconds=60),
     )
     yield env
     await env.shutdown()

@@ -37,7 +37,7 @@ from tests.conftest import API_TOKEN, running_stack
 
 STARTUP_S = 60
 # Per operation and generation mode (valid, invalid data): 60 requests per operation.
-EXAMPLES_PER_MODE = 30
+EXAMPLES_PER_MODE = 15
 
 
 @pytest.fixture
