@@ -352,7 +352,7 @@ class HubSpotCRM:
 
     def check(self, nurture_list: str | None) -> list[CheckItem]:
         return run_checks(
-            self,
+            self.list_owners,
             self._api,
             nurture_list,
             pipeline=self._pipeline,

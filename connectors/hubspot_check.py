@@ -7,16 +7,13 @@ Every step is a line; nothing raises."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connectors.base import ConnectorError
 from connectors.hubspot_client import CUSTOM_PROPERTIES, HubSpotApi
 from connectors.hubspot_errors import missing_scope, read
 from connectors.hubspot_records import LEAD_STATUS
-from domain.crm import CheckItem
-
-if TYPE_CHECKING:
-    from connectors.hubspot import HubSpotCRM
+from domain.crm import CheckItem, CrmOwner
 
 PROBE_ID = "0"  # no record has it: a granted write scope gets 404
 PROBE_PROPERTY = "leadflow_check_probe"
@@ -55,7 +52,7 @@ def _probes(
 
 
 def run_checks(
-    crm: HubSpotCRM,
+    list_owners: Callable[[], list[CrmOwner]],
     api: HubSpotApi,
     nurture_list: str | None,
     *,
@@ -90,7 +87,7 @@ def run_checks(
         granted[scope] = True
         items.append(CheckItem(name=f"scope {scope}", ok=True, detail="granted"))
     items.insert(0, CheckItem(name="token", ok=True, detail="the private app token is valid"))
-    items.append(_owners(crm))
+    items.append(_owners(list_owners))
     items.extend(_custom_properties(api, granted))
     if nurture_list:
         items.append(_nurture(api, nurture_list))
@@ -98,9 +95,9 @@ def run_checks(
     return items
 
 
-def _owners(crm: HubSpotCRM) -> CheckItem:
+def _owners(list_owners: Callable[[], list[CrmOwner]]) -> CheckItem:
     try:
-        owners = crm.list_owners()
+        owners = list_owners()
     except ConnectorError as err:
         return CheckItem(name="owners", ok=False, detail=f"cannot be listed: {err}")
     active = sum(o.active for o in owners)
