@@ -1,15 +1,18 @@
-"""``leadflow leads import FILE.csv [--dry-run] [--source NAME] [--report FILE]`` and
-``leadflow leads watch IMPORT_ID``: bulk import of existing leads from the command line.
+"""``leadflow leads import FILE.csv [--dry-run] [--source NAME] [--report FILE]
+[--map "Header=field,..."]`` and ``leadflow leads watch IMPORT_ID``: bulk import of
+existing leads from the command line.
 
 ``import`` reads the file (UTF-8, the header on line 1), says which column becomes which
-field of a lead, validates every row before anything starts and reports the rejected ones
-(line and reason; all of them with ``--report FILE``, or on stdout with ``--dry-run``,
-which imports nothing). Then it stores the rows, starts the ``LeadImport`` workflow and
-shows a progress bar until the last row has entered its lead's lifecycle. Ctrl-C stops
-watching, not the import: the worker goes on, and ``watch`` (or the admin app) shows it.
+field of a lead (``--map`` corrects the detection, ``domain.lead_import_map``), validates
+every row before anything starts and reports the rejected ones (line and reason; all of
+them with ``--report FILE``, or on stdout with ``--dry-run``, which imports nothing). Then
+it stores the rows, starts the ``LeadImport`` workflow and shows a progress bar until the
+last row has entered its lead's lifecycle; an import started while another runs waits in
+line (``queued behind import <id>``). Ctrl-C stops watching, not the import: the worker
+goes on, and ``watch`` (or the admin app) shows it.
 
-Exit status: 0 done (or a dry run), 1 the file or the import failed, 2 bad arguments,
-130 stopped watching with Ctrl-C.
+Exit status: 0 done (or a dry run), 1 the file or the import failed, 2 bad arguments
+(a ``--source`` or ``--map`` that cannot be used), 130 stopped watching with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     from rich.progress import Task
     from temporalio.client import WorkflowHandle
 
-    from domain.lead_import import Column, Validation
+    from domain.lead_import import Column, MappingError, Validation
     from settings import Settings
     from store.db import Database
 
@@ -55,6 +58,14 @@ def add_leads_parser(sub: Any) -> None:
         "--source", default=DEFAULT_SOURCE, help=f"the leads' source (default {DEFAULT_SOURCE!r})"
     )
     imp.add_argument("--report", type=Path, help="write the rejected rows to this CSV file")
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar='"HEADER=FIELD,..."',
+        help="override the detected field of these columns (a field of a lead, extra.NAME, "
+        "or - to leave the column out); may be given several times",
+    )
     watch = commands.add_parser("watch", help="show the progress of an import")
     watch.add_argument("import_id", help="the import's id (leadflow leads import prints it)")
 
@@ -78,11 +89,17 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
         source_problem,
         validate_rows,
     )
+    from domain.lead_import_map import apply_map, parse_map
 
     path: Path = args.file
     problem = source_problem(args.source)
     if problem:
         _err(f"leadflow leads import: --source {problem}")
+        return 2
+    try:
+        overrides = parse_map(getattr(args, "map", None) or [])
+    except MappingError as err:
+        _map_errors(err)
         return 2
     try:
         content = path.read_bytes()
@@ -94,6 +111,12 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
         _err(f"leadflow leads import: {path}: {err}")
         return 1
     columns = detect_columns(csv_file.headers)
+    if overrides:
+        try:
+            columns = apply_map(csv_file.headers, columns, overrides)
+        except MappingError as err:
+            _map_errors(err)
+            return 2
     _say_columns(columns)
     try:
         validation = validate_rows(csv_file, columns, args.source)
@@ -119,6 +142,12 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
         _err("leadflow leads import: no row can be imported")
         return 1
     return _store_and_start(path, args.source, columns, validation, settings)
+
+
+def _map_errors(err: MappingError) -> None:
+    for problem in err.problems:
+        _err(f"leadflow leads import: --map: {problem}")
+    _err("leadflow leads import: nothing was imported")
 
 
 def _store_and_start(
@@ -210,19 +239,20 @@ async def _start_and_watch(settings: Settings, db: Database, import_id: str, *, 
         return 1
     if start:
         with db.session() as session:
-            import_store.mark_running(session, import_id)
+            import_store.claim_turn(session, import_id)
     handle = client.get_workflow_handle(import_workflow_id(import_id))
 
     def read() -> dict[str, Any]:
         with db.read() as session:
             row = import_store.get_import(session, import_id)
             assert row is not None
-            return import_store.progress_of(row)
+            return import_store.progress_of(row, behind=import_store.queued_behind(session, row))
 
     state = await asyncio.to_thread(read)
     checked = time.monotonic()
     with _ProgressView(state["accepted"]) as view:
         while not state["done"]:
+            view.queued(import_id, state)
             view.show(state)
             await asyncio.sleep(POLL_S)
             state = await asyncio.to_thread(read)
@@ -303,6 +333,7 @@ class _ProgressView:
         )
         self.task = self.progress.add_task("import", total=total)
         self.said = 0.0
+        self.behind: str | None = None
 
     def __enter__(self) -> _ProgressView:
         self.progress.start()
@@ -310,6 +341,21 @@ class _ProgressView:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+    def queued(self, import_id: str, state: dict[str, Any]) -> None:
+        """Say so when the import waits in line, and when its turn comes."""
+        behind = state.get("queued_behind")
+        if behind == self.behind:
+            return
+        if behind is not None:
+            self.console.print(
+                f"import {import_id} is queued behind import {behind}: imports run one at a "
+                "time; it starts when the imports ahead of it have finished",
+                highlight=False,
+            )
+        elif state["status"] == "running":
+            self.console.print(f"import {import_id}: its turn came, importing", highlight=False)
+        self.behind = behind
 
     def show(self, state: dict[str, Any]) -> None:
         self.progress.update(self.task, completed=state["imported"])

@@ -19,6 +19,7 @@ from activities.lead_import import ImportActivities
 from activities.lead_start import LifecycleLimits
 from activities.leaderboard import LeaderboardActivities
 from activities.lifecycle import LifecycleActivities
+from activities.notify import NotifyActivities
 from activities.reminders import ReminderActivities
 from bots.notifier import Notifier, OfflineNotifier
 from bots.slack_notifier import SlackNotifier
@@ -71,12 +72,15 @@ def build_worker(
     )
     common = {"default_team": settings.default_team, "base_url": settings.base_url}
     life = LifecycleActivities(db, crm, notifier, **common)
+    notices = NotifyActivities(db, crm, notifier, **common)
     reminders = ReminderActivities(db, crm, notifier, **common)
     handoff = HandoffActivities(db, crm, notifier, **common)
     inbound = CrmInboundActivities(db, crm)
     approvals = ApprovalActivities(db, crm, notifier, **common)
     leaders = LeaderboardActivities(db, notifier)
-    imports = ImportActivities(db, LifecycleLimits.from_settings(settings))
+    imports = ImportActivities(
+        db, LifecycleLimits.from_settings(settings), notifier, base_url=settings.base_url
+    )
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
@@ -94,7 +98,7 @@ def build_worker(
             leaders.post,
             acts.assign_lead,
             acts.sync_lead_to_crm,
-            acts.notify_owner,
+            notices.notify_owner,
             acts.record_resubmissions,
             acts.record_event,
             life.reroute_lead,
@@ -114,8 +118,10 @@ def build_worker(
             approvals.record_approval_request,
             approvals.open_approval_level,
             approvals.record_approval_decision,
+            imports.claim_turn,
             imports.start_batch,
             imports.finish,
+            imports.summarize,
         ],
         activity_executor=executor,
         # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).

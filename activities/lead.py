@@ -1,5 +1,7 @@
-"""Activities of the lead lifecycle. Each writes its own timeline event under an
-idempotency key built from the workflow id and the step, so a retry changes nothing twice."""
+"""Activities of the lead lifecycle up to routing: capture, score and route, the CRM
+write, resubmissions and the timeline. Each writes its own timeline event under an
+idempotency key built from the workflow id and the step, so a retry changes nothing twice.
+Telling the owner is in ``activities.notify``."""
 
 from __future__ import annotations
 
@@ -9,12 +11,10 @@ from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.crm_owner import CrmOwners
+from activities.base import StepActivities
 from activities.errors import classified, to_application_error
-from bots.blocks.lead_card import lead_card_blocks, lead_card_text
-from bots.lead_cards import card_of, lead_card, score_reasons
-from bots.notifier import Message, Notifier
-from connectors.base import CRM, ConnectorError
+from bots.lead_cards import score_reasons
+from connectors.base import ConnectorError
 from domain.accounts import AccountMatch
 from domain.crm import CrmLeadData, CrmLeadRef
 from domain.kpi_facts import source_of
@@ -26,8 +26,6 @@ from domain.lifecycle import (
     CrmSyncInput,
     CrmSyncResult,
     LeadState,
-    NotifyOwnerInput,
-    NotifyOwnerResult,
     RecordEventInput,
     RecordResubmissionsInput,
 )
@@ -105,25 +103,10 @@ def record_crm_write(
     )
 
 
-class LeadActivities:
-    """Activities with their collaborators handed in, so tests can pass others."""
-
-    def __init__(
-        self,
-        db: Database,
-        crm: CRM,
-        notifier: Notifier,
-        *,
-        default_team: str,
-        base_url: str,
-    ) -> None:
-        self._db = db
-        self._crm = crm
-        self._owners = CrmOwners(db, crm.name)
-        self._notifier = notifier
-        self._default_team = default_team
-        self._routers = routing_store.RouterCache(default_team)
-        self._base_url = base_url
+class LeadActivities(StepActivities):
+    """Capture, score and route a lead, write it to the CRM, and keep its timeline; the
+    owner's notice is in ``activities.notify``. Collaborators are handed in, so tests can
+    pass others."""
 
     def _account_of(self, router: Router, facts: Facts) -> AccountMatch | None:
         """The CRM account of the lead's company, when the rule that takes the lead routes
@@ -331,79 +314,6 @@ class LeadActivities:
         return record_crm_write(
             self._db, params.lead_id, params.idempotency_key, ref, unlinked=owner.unlinked
         )
-
-    @activity.defn(name="notify_owner")
-    @classified
-    def notify_owner(self, params: NotifyOwnerInput) -> NotifyOwnerResult:
-        """Tell the owner about the new lead, once."""
-        crm_url = self._crm.record_url(params.crm_id) if params.crm_id else None
-        lead_url = f"{self._base_url}/admin/leads/{params.lead_id}"
-        facts = params.card
-        if facts is not None:  # what the assignment handed on: nothing to read
-            card = card_of(
-                params.lead_id,
-                facts,
-                owner=params.owner,
-                submission=params.submission,
-                score=params.score,
-                grade=params.grade,
-                lead_url=lead_url,
-                sla_due=params.sla_due,
-                crm_url=crm_url,
-            )
-            channel = facts.channel
-        else:  # a run that started before the card travelled with the assignment
-            with self._db.read() as session:
-                card = lead_card(
-                    session,
-                    params.lead_id,
-                    owner=params.owner,
-                    submission=params.submission,
-                    score=params.score,
-                    grade=params.grade,
-                    lead_url=lead_url,
-                    sla_due=params.sla_due,
-                    crm_url=crm_url,
-                )
-                config = self._routers.current(session).config
-            pool = next((p for p in config.pools if p.name == card.pool), None)
-            channel = pool.slack_channel if pool is not None else None
-        message = Message(
-            kind="new_lead",
-            lead_id=params.lead_id,
-            text=lead_card_text(card),
-            blocks=lead_card_blocks(card),
-            channel=channel,
-        )
-        notification_id = self._notifier.notify(params.owner, message, params.idempotency_key)
-        with self._db.session() as session:
-            done = lead_store.event_recorded(session, params.idempotency_key)
-            if done is not None:
-                return NotifyOwnerResult(
-                    notification_id=notification_id,
-                    speed_to_lead_ms=int(done.data.get("speed_to_lead_ms") or 0),
-                )
-            now = utcnow()
-            elapsed = max(0, round((now - params.received_at).total_seconds() * 1000))
-            lead = lead_store.get_lead(session, params.lead_id)
-            if lead is not None:
-                lead.notified_at = now
-                lead.speed_to_lead_ms = elapsed
-                # The KPIs' speed-to-lead SLA is the first owner's first deadline.
-                lead.sla_due_at = lead.sla_due_at or params.sla_due
-            lead_store.add_event(
-                session,
-                params.lead_id,
-                EventType.owner_notified,
-                idempotency_key=params.idempotency_key,
-                occurred_at=now,
-                data={
-                    "rep_id": params.owner.rep_id,
-                    "notification_id": notification_id,
-                    "speed_to_lead_ms": elapsed,
-                },
-            )
-        return NotifyOwnerResult(notification_id=notification_id, speed_to_lead_ms=elapsed)
 
     @activity.defn(name="record_resubmissions")
     @classified

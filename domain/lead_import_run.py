@@ -21,6 +21,42 @@ class LeadImportInput(BaseModel):
     # Added to a batch's paced duration for its start-to-close timeout.
     batch_margin_s: float = 60.0
     started: int = 0
+    # A queued import asks for its turn every ``queue_poll_s`` (a durable timer between
+    # checks), continuing as new every ``queue_checks_per_run`` checks; once done, it
+    # waits up to ``summary_wait_s`` for its leads to be routed before each owner's
+    # summary is sent with what is there.
+    queue_poll_s: float = 2.0
+    queue_checks_per_run: int = 200
+    summary_wait_s: float = 120.0
+
+
+class ImportTurnInput(BaseModel):
+    import_id: str
+
+
+class ImportTurn(BaseModel):
+    """``go``: the import runs now; otherwise it is queued behind ``behind``."""
+
+    go: bool
+    behind: str | None = None
+
+
+class ImportSummaryInput(BaseModel):
+    """Tell each owner how many of the import's leads they got, once the leads are
+    routed; ``final``: send now with what is there."""
+
+    import_id: str
+    final: bool = False
+
+
+class ImportSummaryResult(BaseModel):
+    """``sent``: the summaries went out (``reps`` messages for ``leads`` leads);
+    otherwise ``waiting`` leads are not routed yet."""
+
+    sent: bool
+    waiting: int = 0
+    reps: int = 0
+    leads: int = 0
 
 
 class ImportBatchInput(BaseModel):
@@ -49,6 +85,11 @@ class LeadImportResult(BaseModel):
     imported: int
     merged: int
     rejected: int
+
+
+def import_workflow_id(import_id: str) -> str:
+    """The id of the import's ``LeadImport`` workflow."""
+    return f"import-{import_id}"
 
 
 def row_submission_id(import_id: str, line: int) -> str:

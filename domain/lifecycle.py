@@ -29,10 +29,24 @@ RECENT_EVENT_IDS = 64
 
 class Origin(StrEnum):
     """Inbound leads come from a form and enter at ``captured``; outbound leads are
-    entered by the rep who found them and enter at ``assigned``."""
+    entered by the rep who found them and enter at ``assigned``; imported leads come from
+    a bulk import and enter at ``captured`` like inbound ones, but existed before
+    Leadflow: no speed-to-lead SLA, and their owner hears of them once per import (a
+    summary) instead of once per lead."""
 
     inbound = "inbound"
     outbound = "outbound"
+    imported = "imported"
+
+    @property
+    def has_speed_to_lead_sla(self) -> bool:
+        """Whether a new owner's speed-to-lead clock (remind, reassign, escalate) runs."""
+        return self is Origin.inbound
+
+    @property
+    def quiet_notice(self) -> bool:
+        """Whether the owner's notice of the new lead is recorded without a message."""
+        return self is Origin.imported
 
 
 class LeadLifecycleInput(BaseModel):
@@ -233,10 +247,13 @@ class NotifyOwnerInput(BaseModel):
     # When the owner must have made contact (the speed-to-lead SLA's first reminder).
     sla_due: datetime | None = None
     card: CardFacts | None = None
+    # An imported lead's notice is quiet: recorded, no message (``Origin.quiet_notice``).
+    origin: Origin = Origin.inbound
 
 
 class NotifyOwnerResult(BaseModel):
-    notification_id: int
+    # None: a quiet notice (nothing was sent).
+    notification_id: int | None = None
     speed_to_lead_ms: int | None = None
 
 

@@ -97,7 +97,8 @@ def assignment_timers(
 ) -> list[Timer]:
     """The timers of a lead given to a rep at ``start``: the speed-to-lead SLA (inbound
     leads not yet contacted: remind, then reassign while reassignments remain, then
-    escalate) and the no-meeting timer."""
+    escalate) and the no-meeting timer. Outbound and imported leads get no SLA, at the
+    first assignment or any later one (``Origin.has_speed_to_lead_sla``)."""
     nurture = config.nurture
     timers = [
         Timer(
@@ -107,7 +108,7 @@ def assignment_timers(
             config_version=version,
         )
     ]
-    if origin is Origin.inbound and start_sla:
+    if origin.has_speed_to_lead_sla and start_sla:
         sla = sla_of(config, pool)
         steps = [(TimerName.sla_remind, sla.remind_after)]
         if reassignments < sla.max_reassignments:

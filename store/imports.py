@@ -1,6 +1,8 @@
 """Bulk imports of leads in the database: the import (file, mapping, counts) and its rows by
 line. A row is marked started in the transaction that counts it, so a batch that runs
-again (a worker died mid-way) finds it started and skips it."""
+again (a worker died mid-way) finds it started and skips it. One import runs at a time:
+``claim_turn`` lets an import run or queues it behind the others, in order of creation.
+The leads of an import are those its started rows created (``owners_of``)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from domain.lead import LeadSubmission, lead_key
 from domain.lead_import import Column, Problem, RejectedRow, Validation
 from domain.lead_import_run import seconds_left
-from store.models import ImportRow, LeadImport, utcnow
+from store.models import ImportRow, Lead, LeadImport, utcnow
 
-# Where an import stands.
-MAPPING, VALIDATED, RUNNING = "mapping", "validated", "running"
+# Where an import stands. ``queued``: started while another import runs; it runs when
+# every import ahead of it in line (by creation) has finished.
+MAPPING, VALIDATED, QUEUED, RUNNING = "mapping", "validated", "queued", "running"
 COMPLETED, FAILED = "completed", "failed"
 FINISHED = (COMPLETED, FAILED)
 # Where a row stands.
@@ -147,6 +150,77 @@ def mark_running(session: Session, import_id: str, now: datetime | None = None) 
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class Turn:
+    """An import's place in line: ``go`` when it runs now; otherwise the import it waits
+    for (the one just ahead of it)."""
+
+    go: bool
+    behind: str | None = None
+
+
+@dataclass(frozen=True)
+class _InLine:
+    id: str
+    status: str
+    created_at: datetime
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        return (self.created_at, self.id)
+
+
+def _ahead(me: _InLine, others: Sequence[_InLine]) -> str | None:
+    """The import ``me`` waits for: the last queued one created before it, else the
+    running one; None when nothing is ahead."""
+    queued = [o for o in others if o.status == QUEUED and o.key < me.key]
+    if queued:
+        return max(queued, key=lambda o: o.key).id
+    return next((o.id for o in others if o.status == RUNNING), None)
+
+
+def _line(
+    session: Session, statuses: Sequence[str], import_id: str, *, lock: bool
+) -> list[_InLine]:
+    query = (
+        select(LeadImport.id, LeadImport.status, LeadImport.created_at)
+        .where(or_(LeadImport.status.in_(statuses), LeadImport.id == import_id))
+        .order_by(LeadImport.created_at, LeadImport.id)
+    )
+    return [
+        _InLine(*found) for found in session.execute(query.with_for_update() if lock else query)
+    ]
+
+
+def claim_turn(session: Session, import_id: str, now: datetime | None = None) -> Turn:
+    """Run the import now (``running``) when no other import runs and none queued before
+    it waits; otherwise queue it (``queued``) behind them. A running or finished import
+    goes on. Atomic: every candidate's row is locked (PostgreSQL; SQLite's write
+    transaction is exclusive), so two imports claiming at once never both run."""
+    line = _line(session, (VALIDATED, QUEUED, RUNNING), import_id, lock=True)
+    me = next((i for i in line if i.id == import_id), None)
+    if me is None:
+        raise LookupError(f"no import {import_id}")
+    if me.status == RUNNING or me.status in FINISHED:
+        return Turn(go=True)
+    behind = _ahead(me, [i for i in line if i.id != import_id])
+    # The file is no longer needed once the import is started (queued or running).
+    values: dict[str, Any] = {"status": QUEUED, "content": None}
+    if behind is None:
+        values.update(status=RUNNING, started_at=now or utcnow())
+    session.execute(update(LeadImport).where(LeadImport.id == import_id).values(**values))
+    return Turn(go=behind is None, behind=behind)
+
+
+def queued_behind(session: Session, row: LeadImport) -> str | None:
+    """The import a queued one waits for (None for any other)."""
+    if row.status != QUEUED:
+        return None
+    line = _line(session, (QUEUED, RUNNING), row.id, lock=False)
+    me = next(i for i in line if i.id == row.id)
+    return _ahead(me, [i for i in line if i.id != row.id])
+
+
 def pending_rows(session: Session, import_id: str, limit: int) -> list[PendingRow]:
     """The next rows not yet handed to their lead's lifecycle, in file order."""
     found = session.execute(
@@ -194,6 +268,54 @@ def remaining_rows(session: Session, import_id: str) -> int:
     )
 
 
+def unsettled_rows(session: Session, import_id: str) -> int:
+    """Started rows whose lead is not settled yet: not stored (not routed yet), or given
+    an owner who has not been told (a quiet notice still to record), unless a step of
+    it failed for good."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ImportRow)
+            .outerjoin(Lead, Lead.id == ImportRow.lead_id)
+            .where(
+                ImportRow.import_id == import_id,
+                ImportRow.status == STARTED,
+                or_(
+                    Lead.id.is_(None),
+                    and_(
+                        Lead.owner_rep_id.is_not(None),
+                        Lead.notified_at.is_(None),
+                        Lead.needs_attention.is_(False),
+                    ),
+                ),
+            )
+        )
+        or 0
+    )
+
+
+def owners_of(session: Session, row: LeadImport) -> list[tuple[int, int]]:
+    """(rep id, leads) for each rep who owns leads this import created: the leads of its
+    started rows stored since it started. A row of a person Leadflow already knew is a
+    resubmission of their lead, and does not count."""
+    if row.started_at is None:
+        return []
+    found = session.execute(
+        select(Lead.owner_rep_id, func.count())
+        .select_from(ImportRow)
+        .join(Lead, Lead.id == ImportRow.lead_id)
+        .where(
+            ImportRow.import_id == row.id,
+            ImportRow.status == STARTED,
+            Lead.owner_rep_id.is_not(None),
+            Lead.created_at >= row.started_at,
+        )
+        .group_by(Lead.owner_rep_id)
+        .order_by(Lead.owner_rep_id)
+    ).all()
+    return [(int(rep_id or 0), int(count)) for rep_id, count in found]
+
+
 def finish_import(
     session: Session, import_id: str, error: str | None = None, now: datetime | None = None
 ) -> LeadImport:
@@ -224,8 +346,11 @@ def rejected_rows(session: Session, import_id: str, limit: int | None = None) ->
     ]
 
 
-def progress_of(row: LeadImport, now: datetime | None = None) -> dict[str, Any]:
-    """Where an import stands, as the progress endpoint and the terminal show it."""
+def progress_of(
+    row: LeadImport, now: datetime | None = None, *, behind: str | None = None
+) -> dict[str, Any]:
+    """Where an import stands, as the progress endpoint and the terminal show it;
+    ``behind``: the import a queued one waits for (``queued_behind``)."""
     now = now or utcnow()
     elapsed = 0.0
     if row.started_at is not None:
@@ -235,6 +360,7 @@ def progress_of(row: LeadImport, now: datetime | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "status": row.status,
+        "queued_behind": behind if row.status == QUEUED else None,
         "done": row.status in FINISHED,
         "error": row.error,
         "rows": row.rows,

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.lead import LeadActivities
+from activities.notify import NotifyActivities
 from bots.notifier import Message, OfflineNotifier
 from connectors.local import LocalCRM
 from domain.lead import LeadSubmission, Owner
@@ -343,7 +344,7 @@ async def test_permanent_step_failure_is_flagged_not_retried_and_not_logged(
 def test_database_refusal_is_a_permanent_failure_without_the_leads_data(db: Database) -> None:
     """A value PostgreSQL cannot store (a NUL character, here past every validator) fails
     the step for good; the failure names the problem, not the value."""
-    acts = LeadActivities(
+    acts = NotifyActivities(
         db, LocalCRM(db), OfflineNotifier(db), default_team="Inbound", base_url="http://test"
     )
     submission = LeadSubmission.model_construct(

@@ -1,7 +1,9 @@
 """Bulk import on the real stack: the admin app's upload → columns → start → progress flow
 over HTTP, and ``leadflow leads import`` as a real process while the worker is killed with
 SIGKILL mid-import and restarted. Every accepted row becomes one lead with an owner, each
-row enters once, duplicates are merged and bad rows reported by line."""
+row enters once, duplicates are merged and bad rows reported by line. Imported leads are
+``imported``: no speed-to-lead SLA, a quiet notice, one summary per owner and import; a
+second import started meanwhile waits its turn."""
 
 from __future__ import annotations
 
@@ -17,15 +19,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Replayer
 
+from activities.lead_import import ImportActivities
 from activities.lead_start import LifecycleLimits, hand_to_lifecycle
-from domain.lead import LeadSubmission
-from domain.lead_import_run import row_submission_id
+from bots.notifier import Message, OfflineNotifier
+from domain.lead import LeadSubmission, Owner
+from domain.lead_import import detect_columns, read_csv, validate_rows
+from domain.lead_import_run import ImportSummaryInput, row_submission_id
 from domain.lifecycle import SubmissionReceived
+from store import imports as import_store
 from store.db import Database
 from store.models import ImportRow, Lead, LeadEvent, LeadImport, Notification, utcnow
 from tests.conftest import (
@@ -37,6 +44,7 @@ from tests.conftest import (
     lead_id_of,
     running_stack,
     terminate_open_workflows,
+    unique_email,
 )
 from tests.processes import CLI, Processes, kill_tree, leadflow_env, poll
 from worker import SANDBOX
@@ -123,12 +131,20 @@ def replay(history: WorkflowHistory) -> Any:
     return replayer.replay_workflow(history)
 
 
-def assert_each_lead_once(db: Database, import_id: str, emails: list[str]) -> None:
-    """Every accepted row one lead with an owner and a notification; each entered once
-    (one submission, one ``captured``, no ``resubmitted``); every row accounted for."""
+def assert_each_lead_once(
+    db: Database, import_id: str, emails: list[str], source: str | None = None
+) -> None:
+    """Every accepted row one lead with an owner and a quiet notice (no message of its
+    own); each entered once (one submission, one ``captured``, no ``resubmitted``); every
+    row accounted for; no other lead of the import's ``source``."""
     ids = {lead_id_of(e) for e in emails}
     with db.read() as session:
-        leads = session.execute(select(Lead.id, Lead.owner_rep_id, Lead.submissions)).all()
+        of_source = Lead.data["source"].as_string() == source if source else false()
+        leads = session.execute(
+            select(Lead.id, Lead.owner_rep_id, Lead.submissions).where(
+                or_(Lead.id.in_(ids), of_source)
+            )
+        ).all()
         events = Counter(
             dict(
                 session.execute(
@@ -139,9 +155,21 @@ def assert_each_lead_once(db: Database, import_id: str, emails: list[str]) -> No
             )
         )
         captured = Counter(
-            session.scalars(select(LeadEvent.lead_id).where(LeadEvent.type == "captured"))
+            session.scalars(
+                select(LeadEvent.lead_id).where(
+                    LeadEvent.type == "captured", LeadEvent.lead_id.in_({lead.id for lead in leads})
+                )
+            )
         )
-        notified = Counter(session.scalars(select(Notification.lead_id)))
+        messages = Counter(session.scalars(select(Notification.lead_id)))
+        notices = Counter(
+            (lead_id, data.get("quiet"), data.get("notification_id"))
+            for lead_id, data in session.execute(
+                select(LeadEvent.lead_id, LeadEvent.data).where(
+                    LeadEvent.lead_id.in_(ids), LeadEvent.type == "owner_notified"
+                )
+            )
+        )
         statuses = Counter(
             session.scalars(select(ImportRow.status).where(ImportRow.import_id == import_id))
         )
@@ -150,7 +178,8 @@ def assert_each_lead_once(db: Database, import_id: str, emails: list[str]) -> No
     assert {lead.submissions for lead in leads} == {1}
     assert set(captured) == ids and set(captured.values()) == {1}
     assert events["resubmitted"] == 0, events
-    assert {i: notified[i] for i in ids} == dict.fromkeys(ids, 1)
+    assert notices == Counter({(i, True, None): 1 for i in ids}), notices
+    assert not any(messages[i] for i in ids), "an imported lead had a message of its own"
     assert statuses["pending"] == 0 and statuses["started"] == len(ids), statuses
 
 
@@ -256,7 +285,8 @@ async def test_upload_check_columns_start_and_watch_an_import_in_the_admin_app(
         assert 'data-status="completed"' in done_page and "/static/imports.js" in done_page
 
         await wait_notified(db, expected["emails"], within=40)
-        assert_each_lead_once(db, import_id, expected["emails"])
+        assert_each_lead_once(db, import_id, expected["emails"], source="fair-2026")
+        await wait_summaries(db, import_id, "trade-fair.csv", expected["emails"], within=20)
         lead = await stack.wait_for(lead_id_of(expected["emails"][0]))
         assert lead["owner"] is not None
         with db.read() as session:
@@ -306,6 +336,50 @@ async def wait_notified(db: Database, emails: list[str], within: float) -> None:
     raise AssertionError(f"{count} of {len(ids)} imported leads notified in {within} s")
 
 
+SUMMARY = re.compile(r"^(\d+) leads? from the import of (.+) (?:was|were) assigned to you: ")
+
+
+def summaries(db: Database, import_id: str) -> dict[int, str]:
+    """The import's summary messages by rep id (their inbox rows)."""
+    with db.read() as session:
+        found = session.execute(
+            select(Notification.rep_id, Notification.text).where(
+                Notification.kind == "import_summary",
+                Notification.idempotency_key.like(f"import-{import_id}:summary:%"),
+            )
+        ).all()
+    by_rep: dict[int, str] = {}
+    for rep_id, text in found:
+        assert rep_id is not None and rep_id not in by_rep, found
+        by_rep[rep_id] = text
+    return by_rep
+
+
+def owners(db: Database, emails: list[str]) -> Counter[int]:
+    ids = [lead_id_of(e) for e in emails]
+    with db.read() as session:
+        return Counter(session.scalars(select(Lead.owner_rep_id).where(Lead.id.in_(ids))))
+
+
+async def wait_summaries(
+    db: Database, import_id: str, filename: str, emails: list[str], within: float
+) -> dict[int, str]:
+    """One summary per rep who owns the import's leads, each with that rep's count."""
+    expected = owners(db, emails)
+    deadline = time.monotonic() + within
+    found = summaries(db, import_id)
+    while len(found) < len(expected) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        found = summaries(db, import_id)
+    counts: dict[int, int] = {}
+    for rep_id, text in found.items():
+        match = SUMMARY.match(text)
+        assert match is not None and match.group(2) == filename, text
+        counts[rep_id] = int(match.group(1))
+    assert counts == dict(expected), (counts, expected)
+    return found
+
+
 async def resend_a_row_twice(stack: Any, import_id: str, email: str) -> None:
     """Hand an imported row to its lead again with the row's id, then a genuine second
     submission: once that is counted, the repeat was seen and dropped."""
@@ -336,6 +410,154 @@ async def resend_a_row_twice(stack: Any, import_id: str, email: str) -> None:
             break
         await asyncio.sleep(0.05)
     assert state["submissions"] == 2, state
+
+
+# ------------------------------------------------------------------------- origin, queue
+
+
+class RecordingNotifier(OfflineNotifier):
+    """The inbox, plus every call it was asked to make: (recipient, kind, lead)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def notify(self, owner: Owner, message: Message, idempotency_key: str) -> int:
+        self.calls.append((owner.email, message.kind, message.lead_id))
+        return super().notify(owner, message, idempotency_key)
+
+
+def stored_import(db: Database, filename: str, emails: list[str], source: str) -> str:
+    """An import validated and stored as the command line stores it, ready to start."""
+    text = "Email,First Name\n" + "".join(f"{e},Ann\n" for e in emails)
+    csv_file = read_csv(text.encode(), 100)
+    columns = detect_columns(csv_file.headers)
+    with db.session() as session:
+        row = import_store.create_import(
+            session,
+            filename=filename,
+            source=source,
+            created_by="test",
+            headers=csv_file.headers,
+            columns=columns,
+            content=text,
+        )
+        validation = validate_rows(csv_file, columns, source)
+        import_store.save_validation(session, row, columns, validation, LEAD_ID_SECRET.encode())
+        return row.id
+
+
+async def wait_done(http: httpx.AsyncClient, import_id: str, within: float) -> dict[str, Any]:
+    progress: dict[str, Any] = {}
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        progress = (await http.get(f"/admin/imports/{import_id}/progress")).json()
+        if progress["done"]:
+            return progress
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"import {import_id} not done in {within} s: {progress}")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_imported_leads_have_no_sla_one_summary_per_owner_and_imports_take_turns(
+    client: Client, db: Database, task_queue: str, tmp_path: Path, admin_users: AdminUsers
+) -> None:
+    first_emails = [f"first-{i}@import-{i}.example.com" for i in range(8)]
+    second_emails = [f"second-{i}@import-{i}.example.com" for i in range(3)]
+    first = stored_import(db, "first.csv", first_emails, "old-crm")
+    second = stored_import(db, "second.csv", second_emails, "older-crm")
+    notifier = RecordingNotifier(db)
+    async with running_stack(
+        client, db, task_queue, tmp_path, notifier=notifier, import_rate=8, import_batch_rows=4
+    ) as stack:
+        http = stack.http
+        assert (await http_login(http, admin_users.admin, admin_users.password)).status_code == 303
+        csrf = csrf_of((await http.get("/admin/imports")).text)
+        web_id = (await stack.submit(email=unique_email("web"), first_name="Wendy")).json()[
+            "lead_id"
+        ]
+
+        # The second import, started while the first runs, waits its turn.
+        started = await http.post(
+            f"/admin/imports/{first}/start", data={"csrf_token": csrf}, follow_redirects=True
+        )
+        assert "Import started: 8 leads" in started.text
+        queued = await http.post(
+            f"/admin/imports/{second}/start", data={"csrf_token": csrf}, follow_redirects=True
+        )
+        assert f"Import queued behind import {first}" in queued.text
+        assert f'id="import-queued-behind" href="/admin/imports/{first}"' in queued.text
+        listing = (await http.get("/admin/imports")).text
+        assert f'queued behind import <a href="/admin/imports/{first}">{first}</a>' in listing
+        waiting = (await http.get(f"/admin/imports/{second}/progress")).json()
+        assert (waiting["status"], waiting["queued_behind"]) == ("queued", first)
+
+        assert (await wait_done(http, first, 30))["status"] == "completed"
+        assert (await wait_done(http, second, 30))["status"] == "completed"
+        with db.read() as session:
+            one, two = session.get(LeadImport, first), session.get(LeadImport, second)
+            assert one is not None and two is not None
+            assert one.finished_at is not None and two.started_at is not None
+            assert two.started_at >= one.finished_at, "the imports ran side by side"
+            assert (one.imported, two.imported) == (8, 3)
+
+        await wait_notified(db, first_emails + second_emails, within=30)
+        assert_each_lead_once(db, first, first_emails, source="old-crm")
+        assert_each_lead_once(db, second, second_emails, source="older-crm")
+        sent = {
+            first: await wait_summaries(db, first, "first.csv", first_emails, within=20),
+            second: await wait_summaries(db, second, "second.csv", second_emails, within=20),
+        }
+        # The notifier was asked for no per-lead message of an imported lead: only the
+        # summaries, one per owner and import, and the web-form lead's card.
+        imported = {lead_id_of(e) for e in first_emails + second_emails}
+        kinds = Counter(kind for _, kind, lead in notifier.calls if lead in imported)
+        assert kinds == Counter(), notifier.calls
+        summaries_asked = [c for c in notifier.calls if c[1] == "import_summary"]
+        assert len(summaries_asked) == len(sent[first]) + len(sent[second]), notifier.calls
+        web = await stack.wait_for(web_id)
+        assert [k for _, k, lead in notifier.calls if lead == web_id] == ["new_lead"]
+
+        # No speed-to-lead clock on an imported lead; the web-form lead keeps its own.
+        imported_lead = await stack.wait_for(lead_id_of(first_emails[0]))
+        assert imported_lead["origin"] == "imported" and web["origin"] == "inbound"
+        assert {t["name"] for t in imported_lead["timers"]} == {"no_meeting"}
+        assert {"sla_remind", "sla_reassign", "sla_escalate"} <= {t["name"] for t in web["timers"]}
+        with db.read() as session:
+            due = dict(session.execute(select(Lead.id, Lead.sla_due_at)).all())
+        assert all(due[i] is None for i in imported) and due[web_id] is not None
+
+        # A summary asked for again (a retried activity) sends nothing more.
+        acts = ImportActivities(
+            db, LifecycleLimits.from_settings(stack.settings), notifier, base_url="http://x"
+        )
+        again = ActivityEnvironment().run(
+            acts.summarize, ImportSummaryInput(import_id=first, final=True)
+        )
+        assert again.sent and again.leads == 8
+        assert summaries(db, first) == sent[first]
+
+        # Both imports' runs replay on the current code.
+        for import_id in (first, second):
+            handle = client.get_workflow_handle(import_workflow_id(import_id))
+            await replay(await handle.fetch_history())
+
+        # An import ahead whose workflow is gone (here: never started) does not hold the
+        # line: the one behind it closes it as failed, saying why, and runs.
+        lost = stored_import(db, "lost.csv", ["lost@import.example.com"], "old-crm")
+        with db.session() as session:
+            assert import_store.claim_turn(session, lost).go
+        late = stored_import(db, "late.csv", ["late@import.example.com"], "old-crm")
+        behind = await http.post(
+            f"/admin/imports/{late}/start", data={"csrf_token": csrf}, follow_redirects=True
+        )
+        assert f"Import queued behind import {lost}" in behind.text
+        assert (await wait_done(http, late, 30))["status"] == "completed"
+        gone = (await http.get(f"/admin/imports/{lost}/progress")).json()
+        assert (gone["status"], gone["error"]) == (
+            "failed",
+            "its workflow ended (not found) before the import finished",
+        )
 
 
 # ------------------------------------------------------------------------- the command line
@@ -415,8 +637,16 @@ def test_cli_import_goes_on_after_the_worker_is_killed_and_imports_each_row_once
         "not every imported lead was notified",
         watch=[restarted],
     )
+    reps = len(owners(db, expected["emails"]))
+    poll(
+        lambda: len(summaries(db, row.id)) == reps,
+        RECOVERY_S,
+        "not every owner had the import's summary",
+        watch=[restarted],
+    )
     time.sleep(0.5)  # let a duplicate that a broken retry would make land before counting
-    assert_each_lead_once(db, row.id, expected["emails"])
+    assert_each_lead_once(db, row.id, expected["emails"], source="legacy-crm")
+    asyncio.run(wait_summaries(db, row.id, "legacy-leads.csv", expected["emails"], within=0))
 
 
 def all_notified(db: Database, emails: list[str]) -> bool:

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.lead import LeadActivities
+from activities.notify import NotifyActivities
 from bots.notifier import OfflineNotifier
 from connectors.base import InvalidRecord, RateLimited
 from connectors.local import LocalCRM
@@ -164,8 +165,11 @@ def test_notify_twice_sends_one_message(db: Database) -> None:
         submission=LeadSubmission(email="y@acme.com"),
         received_at=datetime.now(UTC),
     )
-    first = env.run(acts.notify_owner, params)
-    second = env.run(acts.notify_owner, params)
+    notices = NotifyActivities(
+        db, LocalCRM(db), OfflineNotifier(db), default_team="Inbound", base_url="http://test"
+    )
+    first = env.run(notices.notify_owner, params)
+    second = env.run(notices.notify_owner, params)
     assert first.notification_id == second.notification_id
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Notification)) == 1

@@ -6,7 +6,13 @@ each row started as it goes, and it continues as new every ``rows_per_run`` rows
 even 100,000 rows keep a short history. A worker that dies mid-batch leaves the batch to
 be run again once its heartbeat times out: the rows it had marked are skipped, and the
 lead's lifecycle drops a row handed over twice (same submission id). A batch that can
-never succeed closes the import as ``failed`` with the reason."""
+never succeed closes the import as ``failed`` with the reason.
+
+One import runs at a time: a new run first takes its turn (``claim_import_turn``); while
+another import runs, it is ``queued`` and checks again after a durable timer, so the
+queue lives in the database and Temporal and survives any restart. Once the import is
+done (completed or failed), each rep who owns leads it created gets one summary
+(``summarize_import``) instead of a message per lead."""
 
 from __future__ import annotations
 
@@ -22,8 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.lead_import_run import (
         FinishImportInput,
         ImportBatchInput,
+        ImportSummaryInput,
+        ImportTurnInput,
         LeadImportInput,
         LeadImportResult,
+        import_workflow_id,
     )
 
 from workflows.steps import RETRY
@@ -33,11 +42,18 @@ if TYPE_CHECKING:
 
     from settings import Settings
 
-__all__ = ["LeadImportWorkflow", "import_workflow_id", "start_import"]
+__all__ = [
+    "IMPORT_QUEUE",
+    "IMPORT_SUMMARY",
+    "LeadImportWorkflow",
+    "import_workflow_id",
+    "start_import",
+]
 
-
-def import_workflow_id(import_id: str) -> str:
-    return f"import-{import_id}"
+# Patches (see STYLE.md): runs recorded before imports took turns, and before the owners'
+# summaries, replay without them.
+IMPORT_QUEUE = "import-queue"
+IMPORT_SUMMARY = "import-summary"
 
 
 @workflow.defn(name="LeadImport")
@@ -47,7 +63,12 @@ class LeadImportWorkflow:
         started = params.started
         this_run = 0
         error: str | None = None
-        while True:
+        if workflow.patched(IMPORT_QUEUE):
+            try:
+                await self._wait_for_turn(params)
+            except ActivityError as err:
+                error = _reason(err)
+        while error is None:
             try:
                 batch = await workflow.execute_activity_method(
                     ImportActivities.start_batch,
@@ -62,8 +83,7 @@ class LeadImportWorkflow:
                 )
             except ActivityError as err:
                 # Only a failure that no retry can fix gets here (RETRY never gives up).
-                cause = err.cause
-                error = cause.message if isinstance(cause, ApplicationError) else str(err)
+                error = _reason(err)
                 break
             started += batch.started
             this_run += batch.started
@@ -71,12 +91,69 @@ class LeadImportWorkflow:
                 break
             if this_run >= params.rows_per_run or workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(params.model_copy(update={"started": started}))
-        return await workflow.execute_activity_method(
+        result = await workflow.execute_activity_method(
             ImportActivities.finish,
             FinishImportInput(import_id=params.import_id, error=error),
             start_to_close_timeout=timedelta(seconds=params.batch_margin_s),
             retry_policy=RETRY,
         )
+        if workflow.patched(IMPORT_SUMMARY):
+            await self._summarize(params)
+        return result
+
+    async def _wait_for_turn(self, params: LeadImportInput) -> None:
+        """Until no import runs and none queued before this one waits: a check, then a
+        durable timer, so a restart loses nothing; continued as new now and then so a long
+        wait keeps a short history."""
+        checks = 0
+        while True:
+            turn = await workflow.execute_activity_method(
+                ImportActivities.claim_turn,
+                ImportTurnInput(import_id=params.import_id),
+                start_to_close_timeout=timedelta(seconds=params.batch_margin_s),
+                retry_policy=RETRY,
+            )
+            if turn.go:
+                return
+            checks += 1
+            if (
+                checks >= params.queue_checks_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                workflow.continue_as_new(params)
+            await workflow.sleep(timedelta(seconds=params.queue_poll_s))
+
+    async def _summarize(self, params: LeadImportInput) -> None:
+        """Each owner's summary of the import's leads, once they are routed (at most
+        ``summary_wait_s`` later). A summary that cannot be sent leaves the import as it
+        ended: its leads are routed and recorded either way."""
+        waited = 0.0
+        while True:
+            try:
+                summary = await workflow.execute_activity_method(
+                    ImportActivities.summarize,
+                    ImportSummaryInput(
+                        import_id=params.import_id, final=waited >= params.summary_wait_s
+                    ),
+                    start_to_close_timeout=timedelta(seconds=params.batch_margin_s),
+                    retry_policy=RETRY,
+                )
+            except ActivityError as err:
+                workflow.logger.warning(
+                    "import %s: the owners' summaries were not sent: %s",
+                    params.import_id,
+                    _reason(err),
+                )
+                return
+            if summary.sent:
+                return
+            await workflow.sleep(timedelta(seconds=params.queue_poll_s))
+            waited += params.queue_poll_s
+
+
+def _reason(err: ActivityError) -> str:
+    cause = err.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(err)
 
 
 async def start_import(client: Client, settings: Settings, import_id: str) -> None:

@@ -25,6 +25,7 @@ from temporalio.exceptions import TimeoutError as StepTimedOut
 
 with workflow.unsafe.imports_passed_through():
     from activities.lead import LeadActivities
+    from activities.notify import NotifyActivities
     from domain.crm import crm_label
     from domain.lead import EventType, LeadSubmission, Stage
     from domain.lifecycle import (
@@ -226,7 +227,7 @@ class StepRunner:
         try:
             await self._step(
                 "notify",
-                LeadActivities.notify_owner,
+                NotifyActivities.notify_owner,
                 NotifyOwnerInput(
                     lead_id=state.lead_id,
                     idempotency_key=f"{self._key}:notify",
@@ -241,6 +242,7 @@ class StepRunner:
                         None,
                     ),
                     card=state.card if state.card and state.card.pool == state.pool else None,
+                    origin=state.origin,
                 ),
             )
         except StepFailed:

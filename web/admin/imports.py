@@ -2,8 +2,9 @@
 each header was matched to (and change it), see every row validated with the rejected ones
 listed (and downloadable as CSV), then start the import and watch it advance.
 
-The import itself runs as the ``LeadImport`` workflow (``workflows.lead_import``); its
-page polls ``/admin/imports/{id}/progress`` (``/static/imports.js``) to move the bar."""
+The import itself runs as the ``LeadImport`` workflow (``workflows.lead_import``), one
+import at a time (a second one started meanwhile is ``queued`` behind it); its page polls
+``/admin/imports/{id}/progress`` (``/static/imports.js``) to move the bar."""
 
 from __future__ import annotations
 
@@ -71,17 +72,25 @@ async def _list_page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    def load() -> list[LeadImport]:
+    def load() -> tuple[list[LeadImport], dict[str, str | None]]:
         with context.db.read() as session:
-            return import_store.recent_imports(session)
+            imports = import_store.recent_imports(session)
+            behind = {
+                row.id: import_store.queued_behind(session, row)
+                for row in imports
+                if row.status == import_store.QUEUED
+            }
+            return imports, behind
 
     settings = context.settings
+    imports, behind = await run_in_threadpool(load)
     return render(
         request,
         user,
         "admin/imports.html",
         {
-            "imports": await run_in_threadpool(load),
+            "imports": imports,
+            "behind": behind,
             "error": error,
             "values": values or {"source": DEFAULT_SOURCE},
             "max_mb": settings.import_max_bytes / 1024 / 1024,
@@ -271,8 +280,12 @@ async def _import_view(
         with context.db.read() as session:
             return import_store.rejected_rows(session, row.id, SHOWN_REJECTED)
 
+    def behind() -> str | None:
+        with context.db.read() as session:
+            return import_store.queued_behind(session, row)
+
     rate = context.settings.import_rate
-    progress = import_store.progress_of(row)
+    progress = import_store.progress_of(row, behind=await run_in_threadpool(behind))
     left, elapsed = progress["seconds_left"], progress["elapsed_s"]
     return render(
         request,
@@ -318,25 +331,41 @@ async def start(request: Request, context: Context, user: Admin, import_id: Impo
         )
         return back
 
-    def running() -> None:
+    def claim() -> import_store.Turn:
         with context.db.session() as session:
-            import_store.mark_running(session, import_id)
+            return import_store.claim_turn(session, import_id)
 
-    await run_in_threadpool(running)
-    flash(
-        request,
-        f"Import started: {row.accepted} leads, at most {context.settings.import_rate:g} a second.",
-    )
+    turn = await run_in_threadpool(claim)
+    if turn.go:
+        flash(
+            request,
+            f"Import started: {row.accepted} leads, at most "
+            f"{context.settings.import_rate:g} a second.",
+        )
+    else:
+        flash(
+            request,
+            f"Import queued behind import {turn.behind}: it starts when the imports ahead "
+            "of it have finished, one at a time so the pace is kept.",
+        )
     return back
 
 
 @router.get("/imports/{import_id}/progress")
 async def progress(context: Context, _user: Admin, import_id: ImportId) -> JSONResponse:
     """Where the import stands (``store.imports.progress_of``), for the page's bar."""
-    row = await run_in_threadpool(_get, context, import_id)
-    if row is None:
+
+    def load() -> dict[str, Any] | None:
+        with context.db.read() as session:
+            row = import_store.get_import(session, import_id)
+            if row is None:
+                return None
+            return import_store.progress_of(row, behind=import_store.queued_behind(session, row))
+
+    found = await run_in_threadpool(load)
+    if found is None:
         return JSONResponse({"detail": "no such import"}, status_code=404)
-    return JSONResponse(import_store.progress_of(row), headers={"Cache-Control": "no-store"})
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/imports/{import_id}/rejected.csv")

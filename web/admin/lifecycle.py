@@ -53,6 +53,7 @@ STEPS = {
 ORIGINS = {
     Origin.inbound.value: "Inbound (web form)",
     Origin.outbound.value: "Outbound (entered by a rep)",
+    Origin.imported.value: "Imported (bulk import)",
 }
 
 

@@ -24,6 +24,7 @@
     completed: ["ok", "Completed"],
     failed: ["error", "Failed"],
     validated: ["", "Ready to start"],
+    queued: ["warn", "Queued"],
   };
 
   function show(p) {
@@ -32,7 +33,15 @@
     bar.textContent = `${p.percent}%`;
     set("import-percent", `${Math.floor(p.percent)}%`);
     set("count-imported", number(p.imported));
-    set("import-rate", p.rate_per_s ? `${p.rate_per_s.toFixed(1)} a second` : "waiting for the worker");
+    const waiting = p.status === "queued" ? "waiting for its turn" : "waiting for the worker";
+    set("import-rate", p.rate_per_s ? `${p.rate_per_s.toFixed(1)} a second` : waiting);
+    const queued = document.getElementById("import-queued");
+    if (queued) queued.hidden = !p.queued_behind;
+    const behind = document.getElementById("import-queued-behind");
+    if (behind && p.queued_behind) {
+      behind.textContent = p.queued_behind;
+      behind.href = `/admin/imports/${p.queued_behind}`;
+    }
     if (p.done) set("import-left", `took ${duration(p.elapsed_s)}`);
     else if (p.seconds_left !== null) set("import-left", `about ${duration(p.seconds_left)} left`);
     const badge = document.querySelector("[data-status]");
