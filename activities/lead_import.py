@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from datetime import UTC, datetime
 
@@ -50,6 +51,49 @@ log = logging.getLogger("leadflow.activities")
 # Rows being handed over at once: the pace sets when each starts, and a slow moment of
 # Temporal or the database (a row taking longer than 1/rate) does not slow the pace down.
 IN_FLIGHT = 8
+# Backpressure: at most this many seconds of the pace's rows may be handed over and not yet
+# told to their owner; past it the import waits for the lifecycle to catch up, so a live
+# web-form lead never queues behind more than this much of an import. A lead still not
+# told after BACKLOG_FORGET_S (parked on a failed step, waiting in a queue) stops counting.
+BACKLOG_S = 2.0
+BACKLOG_FORGET_S = 60.0
+BACKLOG_CHECK_S = 0.25
+
+
+class Backlog:
+    """The rows of a batch handed over whose owner has not been told yet."""
+
+    def __init__(self, db: Database, rate: float) -> None:
+        self._db = db
+        self.limit = max(IN_FLIGHT, math.ceil(rate * BACKLOG_S))
+        self._waiting: dict[str, float] = {}  # lead id → when it was handed over
+        self.waited_s = 0.0
+
+    def handed_over(self, lead_id: str) -> None:
+        self._waiting[lead_id] = time.monotonic()
+
+    async def room(self) -> None:
+        """Return once fewer than ``limit`` rows wait for their owner's notice."""
+        started = time.monotonic()
+        while True:
+            horizon = time.monotonic() - BACKLOG_FORGET_S
+            for lead_id in [k for k, at in self._waiting.items() if at < horizon]:
+                del self._waiting[lead_id]
+            if len(self._waiting) < self.limit:
+                break
+            told = await asyncio.to_thread(self._told, list(self._waiting))
+            for lead_id in told:
+                self._waiting.pop(lead_id, None)
+            if len(self._waiting) < self.limit:
+                break
+            if activity.in_activity():
+                activity.heartbeat()
+            await asyncio.sleep(BACKLOG_CHECK_S)
+        self.waited_s += time.monotonic() - started
+
+    def _told(self, lead_ids: list[str]) -> set[str]:
+        with self._db.read() as session:
+            return import_store.notified(session, lead_ids)
 
 
 def _raise_first_failure(tasks: list[asyncio.Task[bool]]) -> None:
@@ -150,17 +194,20 @@ class ImportActivities:
         rows = await asyncio.to_thread(self._pending, import_id, params.limit)
         interval = 1.0 / params.rate
         slots = asyncio.Semaphore(IN_FLIGHT)
+        backlog = Backlog(self._db, params.rate)
         tasks: list[asyncio.Task[bool]] = []
         due = time.monotonic()
         try:
             for row in rows:
                 await slots.acquire()
                 _raise_first_failure(tasks)
+                await backlog.room()
                 wait = due - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 # Never faster than the rate, even to catch up after a slow moment.
                 due = max(due, time.monotonic()) + interval
+                backlog.handed_over(row.lead_id)
                 tasks.append(asyncio.create_task(self._hand_over(import_id, row, slots)))
             started = sum(await asyncio.gather(*tasks))
         except BaseException:
@@ -172,10 +219,12 @@ class ImportActivities:
             await asyncio.sleep(wait)  # the pace goes on into the next batch
         remaining = await asyncio.to_thread(self._remaining, import_id)
         log.info(
-            "import %s: %d rows handed to the lifecycle, %d to go",
+            "import %s: %d rows handed to the lifecycle, %d to go (%.1f s waiting for the "
+            "lifecycle to catch up)",
             import_id,
             started,
             remaining,
+            backlog.waited_s,
             extra={"import_id": import_id},
         )
         return ImportBatchResult(started=started, remaining=remaining)

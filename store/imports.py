@@ -384,3 +384,13 @@ def progress_of(
 
 def _rounded(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
+
+
+def notified(session: Session, lead_ids: Sequence[str]) -> set[str]:
+    """Which of ``lead_ids`` have an owner who has been told (``leads.notified_at``): the
+    import's measure of how far the lifecycle has caught up with the rows handed over."""
+    if not lead_ids:
+        return set()
+    return set(
+        session.scalars(select(Lead.id).where(Lead.id.in_(lead_ids), Lead.notified_at.is_not(None)))
+    )

@@ -6,6 +6,7 @@ rejected rows, and rows marked started once."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from activities import lead_import as lead_import_activities
 from cli_import import run_leads
 from domain.lead import MAX_EXTRA_FIELDS
 from domain.lead_import import (
@@ -36,7 +38,7 @@ from domain.lead_import import (
 from domain.lead_import_run import row_submission_id, seconds_left
 from store import imports as import_store
 from store.db import Database
-from store.models import utcnow
+from store.models import Lead, utcnow
 from tests.conftest import make_settings
 from web.submission import IntakeError, parse_body, validate_fields
 
@@ -424,3 +426,43 @@ def test_the_command_refuses_a_file_or_a_source_it_cannot_use(
     assert "no column is imported as email" in capsys.readouterr().err
     assert run_cli(tmp_path, b"email\na@acme.example\n", source="x" * 201) == 2
     assert "--source String should have at most 200 characters" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------- backpressure
+
+
+async def test_the_import_waits_while_too_many_of_its_leads_are_not_yet_told(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``limit`` rows handed over and not yet told to their owner the import waits;
+    a notice lets it go on, and a lead never told stops counting after a while."""
+    monkeypatch.setattr(lead_import_activities, "BACKLOG_CHECK_S", 0.01)
+    ids = [f"{i:024x}" for i in range(10)]
+    with db.session() as session:
+        for lead_id in ids:
+            session.add(
+                Lead(
+                    id=lead_id,
+                    workflow_id=f"lead-{lead_id}",
+                    email=f"{lead_id}@x.example",
+                    stage="captured",
+                    received_at=utcnow(),
+                )
+            )
+    backlog = lead_import_activities.Backlog(db, rate=2.0)
+    assert backlog.limit == lead_import_activities.IN_FLIGHT  # 2 a second for 2 s is fewer
+    for lead_id in ids[: backlog.limit - 1]:
+        backlog.handed_over(lead_id)
+    await asyncio.wait_for(backlog.room(), 1)  # one more may go
+    backlog.handed_over(ids[backlog.limit - 1])
+    waiting = asyncio.create_task(backlog.room())
+    await asyncio.sleep(0.1)
+    assert not waiting.done(), "the import went on with a full backlog"
+    with db.session() as session:
+        session.get(Lead, ids[0]).notified_at = utcnow()  # type: ignore[union-attr]
+    await asyncio.wait_for(waiting, 1)
+    # A lead nobody is told about (parked, queued) is forgotten after BACKLOG_FORGET_S.
+    backlog.handed_over(ids[0])
+    monkeypatch.setattr(lead_import_activities, "BACKLOG_FORGET_S", 0.0)
+    await asyncio.wait_for(backlog.room(), 1)
+    assert backlog.waited_s > 0
