@@ -263,6 +263,10 @@ def event_view(
     elif kind == "owner_notified":
         ms = data.get("speed_to_lead_ms")
         details.append(("speed to lead", duration(ms if isinstance(ms, int) else None)))
+        if data.get("quiet"):
+            details.append(
+                ("how", "no message: an imported lead; the owner gets the import's summary")
+            )
     else:
         details = [
             (label(k), text(v)) for k, v in data.items() if k not in HIDDEN_DATA and v is not None
