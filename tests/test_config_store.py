@@ -146,7 +146,7 @@ def routing_configs(draw: st.DrawFn) -> RoutingConfig:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(routing_configs())
 def test_yaml_round_trip_keeps_any_configuration(config: RoutingConfig) -> None:
     exported = dump_yaml(config)

@@ -836,7 +836,7 @@ def test_the_first_enabled_rule_wins_and_disabled_rules_never_match() -> None:
         assert (decision.rule, decision.rep) == (rule, rep)
 
 
-@settings(quick, max_examples=250)
+@settings(quick, max_examples=120)
 @given(rule_lists(max_size=30), st.lists(st.tuples(routing_leads, scores, grades), max_size=8))
 def test_the_index_never_changes_the_answer(
     rules: list[Rule], leads: list[tuple[LeadSubmission, int | None, str | None]]
