@@ -3,20 +3,26 @@ breaches, from the leads' KPI facts (``domain.kpi_facts``): the counting is
 ``store.kpi_counts``'s, the formulas ``domain.kpis``'s; never the events.
 
 The period is a range of dates in the installation's time zone (``LEADFLOW_TIMEZONE``); a
-lead belongs to the day, week, month and quarter in which it was created there: each
-bucket starts at its first local midnight, computed here with the time zone's rules, so
-daylight saving needs no arithmetic in SQL.
+lead belongs to the day, week, month and quarter in which it was created there. The
+cells come from two places (``store.kpi_cells``; docs/kpis.md, "Speed"): the weekly
+rollup (``store.kpi_rollup``) for every whole local week that lies inside one time bucket
+of the report and is not dirty, and the leads themselves (the scan) for the rest: the
+edges of the period, weeks straddling a month or quarter, dirty weeks. Both give cells
+keyed alike, so everything after is the same. A report by territory or by day reads the
+leads only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, String, case, func, literal, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from domain.config import RoutingConfig
@@ -26,12 +32,21 @@ from domain.kpis import (
     KpiQuery,
     KpiReport,
     Plan,
+    Totals,
     figures,
     forecast_for,
     period_bounds,
     quota_for,
 )
-from store.kpi_counts import SLICES, Cell, CellKey, count_cells, missed, totals_of_cells
+from store.kpi_cells import created_off_index, period_cells, scope
+from store.kpi_counts import (
+    SLICES,
+    Cell,
+    CellKey,
+    collection_paused,
+    missed,
+    totals_of_cells,
+)
 from store.models import Lead, Rep
 
 NONE_KEY = "none"  # the group of leads without the sliced value (no owner, no territory …)
@@ -84,17 +99,59 @@ def reports(
 ) -> list[KpiReport]:
     """``report`` for each of ``group_bys`` (at most one of them by time), from one read
     of the leads: what a page showing several groupings of one period asks for."""
-    times = {g for g in group_bys if g in PERIOD_GROUP_BYS}
+    return read(session, query, config, group_bys, tz=tz, now=now).reports
+
+
+@dataclass(frozen=True)
+class KpiRead:
+    """``reports``' reports, and the whole period's totals they were computed from (the
+    page draws its follow-up distribution from them)."""
+
+    reports: list[KpiReport]
+    totals: Totals
+
+
+def read(
+    session: Session,
+    query: KpiQuery,
+    config: RoutingConfig,
+    group_bys: Sequence[str | None],
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    counts_only: Collection[str] = (),
+) -> KpiRead:
+    """``reports``, with the totals behind them. The groups of the groupings in
+    ``counts_only`` get their figures without the durations (their medians, means and
+    p90 are null): what a chart of counts needs, without sorting every group's values."""
+    with collection_paused():
+        return _read(session, query, config, group_bys, tz=tz, now=now, counts_only=counts_only)
+
+
+def _read(
+    session: Session,
+    query: KpiQuery,
+    config: RoutingConfig,
+    group_bys: Sequence[str | None],
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    counts_only: Collection[str],
+) -> KpiRead:
+    times = [g for g in dict.fromkeys(group_bys) if g in PERIOD_GROUP_BYS]
     if len(times) > 1:
         raise ValueError(f"one time grouping per call, not {sorted(times)}")
     slices = sorted({g for g in group_bys if g in SLICES})
-    keys: list[ColumnElement[Any]] = [SLICES[name].expression for name in slices]
-    if times:
-        keys.append(_bucket_of(next(iter(times)), query, tz))
     kpis_config = config.kpis
     cells = list(
-        count_cells(
-            session, _scope(query, tz), keys, currency=kpis_config.currency, now=now
+        period_cells(
+            session,
+            query,
+            slices,
+            times[0] if times else None,
+            tz=tz,
+            currency=kpis_config.currency,
+            now=now,
         ).items()
     )
     reps_in_scope = _reps_in_scope(config, query)
@@ -105,11 +162,13 @@ def reports(
         forecast=forecast_for(kpis_config, query.pools, query.start, query.end),
         small_sample=kpis_config.small_sample,
     )
-    whole = figures(totals_of_cells(cells), plan)
+    totals = totals_of_cells(cells)
+    whole = figures(totals, plan)
     emails = _rep_emails(session) if "rep" in group_bys else {}
     out = []
     for group_by in group_bys:
         groups: list[KpiGroup] = []
+        durations = group_by not in counts_only
         if group_by in PERIOD_GROUP_BYS:
             by_bucket = _split(cells, lambda key: key[-1])
             for name, first, last in period_bounds(group_by, query.start, query.end):
@@ -120,20 +179,21 @@ def reports(
                         "forecast": forecast_for(kpis_config, query.pools, first, last),
                     }
                 )
-                found = totals_of_cells(by_bucket.get(name, []))
+                found = totals_of_cells(by_bucket.get(name, []), durations=durations)
                 groups.append(KpiGroup(key=name, kpis=figures(found, part)))
         elif group_by is not None:
             split = _split(cells, _group_of(group_by, slices, emails))
             for value, members in sorted(split.items(), key=lambda kv: str(kv[0])):
                 name = NONE_KEY if value is None else str(value)
                 part = _group_plan(plan, config, query, group_by, name)
-                groups.append(KpiGroup(key=name, kpis=figures(totals_of_cells(members), part)))
+                found = totals_of_cells(members, durations=durations)
+                groups.append(KpiGroup(key=name, kpis=figures(found, part)))
         out.append(
             KpiReport.model_validate(
                 {"from": query.start, "to": query.end, "kpis": whole, "groups": groups}
             )
         )
-    return out
+    return KpiRead(out, totals)
 
 
 def _group_of(group_by: str, slices: list[str], emails: dict[int, str]) -> Callable[[CellKey], Any]:
@@ -180,7 +240,7 @@ def _rep_emails(session: Session) -> dict[int, str]:
 
 def follow_up_buckets(session: Session, query: KpiQuery, *, tz: ZoneInfo) -> list[tuple[str, int]]:
     """How long the period's leads waited for their first contact, in FOLLOW_UP_BUCKETS."""
-    scope = _scope(query, tz)
+    where = scope(query, tz)
     waited = Lead.follow_up_s
     whens: list[tuple[ColumnElement[bool], int]] = [
         (Lead.first_contacted_at.is_(None), len(_BUCKET_LIMITS_S) + 1)
@@ -189,10 +249,22 @@ def follow_up_buckets(session: Session, query: KpiQuery, *, tz: ZoneInfo) -> lis
     bucket = case(*whens, else_=len(_BUCKET_LIMITS_S))
     counts = dict.fromkeys(range(len(FOLLOW_UP_BUCKETS)), 0)
     for index, count in session.execute(
-        select(bucket, func.count()).where(*scope).group_by(bucket)
+        select(bucket, func.count()).where(*where).group_by(bucket)
     ):
         counts[int(index)] = int(count)
     return [(label, counts[i]) for i, label in enumerate(FOLLOW_UP_BUCKETS)]
+
+
+def follow_up_distribution(follow_up_s: Iterable[float], leads: int) -> list[tuple[str, int]]:
+    """``follow_up_buckets`` from what a report read (pure): the seconds to first contact
+    of the contacted leads, and how many leads there are (the rest are not contacted)."""
+    counts = [0] * len(FOLLOW_UP_BUCKETS)
+    contacted = 0
+    for seconds in follow_up_s:
+        counts[bisect_right(_BUCKET_LIMITS_S, seconds)] += 1  # the first limit above it
+        contacted += 1
+    counts[-1] = leads - contacted
+    return list(zip(FOLLOW_UP_BUCKETS, counts, strict=True))
 
 
 def sla_breaches(
@@ -204,13 +276,42 @@ def sla_breaches(
     limit: int = 20,
 ) -> tuple[int, list[SlaBreach]]:
     """The period's leads first contacted after their SLA deadline, or not contacted with
-    the deadline passed: how many, and the ``limit`` most recent deadlines."""
-    where = [*_scope(query, tz), missed(now)]
+    the deadline passed: how many, and the ``limit`` most recent deadlines. (A report's
+    totals count them too: ``sla_missed``.)"""
+    where = [*scope(query, tz), missed(now)]
     total = session.scalar(select(func.count()).select_from(Lead).where(*where)) or 0
-    # The newest deadlines from the covering index first, then only those leads' rows.
+    return int(total), newest_breaches(session, query, tz=tz, now=now, limit=limit)
+
+
+def newest_breaches(
+    session: Session,
+    query: KpiQuery,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    limit: int = 20,
+) -> list[SlaBreach]:
+    """The ``limit`` breaches of ``sla_breaches`` with the most recent deadlines: a walk
+    down the deadline index (``ix_leads_sla_due_at``) from the newest, which stops at the
+    ``limit``-th breach of the period instead of reading the period's leads."""
+    where = [*scope(query, tz, created_off_index(session)), missed(now)]
+
+    def walk(*columns: Any) -> Any:
+        return select(*columns).where(*where)
+
+    # The index's order (deadline, newest first) up to the limit-th breach, then the
+    # breaches from that deadline on, ties in id order as before.
+    dues = list(
+        session.scalars(walk(Lead.sla_due_at).order_by(Lead.sla_due_at.desc()).limit(limit))
+    )
+    if not dues:
+        return []
     newest = list(
         session.scalars(
-            select(Lead.id).where(*where).order_by(Lead.sla_due_at.desc(), Lead.id).limit(limit)
+            walk(Lead.id)
+            .where(Lead.sla_due_at >= dues[-1])
+            .order_by(Lead.sla_due_at.desc(), Lead.id)
+            .limit(limit)
         )
     )
     rows = session.execute(
@@ -233,52 +334,7 @@ def sla_breaches(
                 contacted_at=lead.first_contacted_at,
             )
         )
-    return int(total), breaches
-
-
-# ------------------------------------------------------------------- scope and time
-
-
-def _scope(query: KpiQuery, tz: ZoneInfo) -> list[ColumnElement[bool]]:
-    start, end = _utc_bounds(query.start, query.end, tz)
-    where: list[ColumnElement[bool]] = [Lead.created_at >= start, Lead.created_at < end]
-    if query.pools is not None:
-        where.append(Lead.pool.in_(query.pools))
-    if query.sources is not None:
-        where.append(Lead.source.in_(query.sources))
-    if query.reps is not None:
-        where.append(Lead.owner_rep_id.in_(select(Rep.id).where(Rep.email.in_(query.reps))))
-    return where
-
-
-def _utc_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The instants at which the local dates ``start`` begins and the day after ``end``
-    begins."""
-    return _midnight(start, tz), _midnight(end + timedelta(days=1), tz)
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
-def _bucket_of(group_by: str, query: KpiQuery, tz: ZoneInfo) -> ColumnElement[str]:
-    """The key of the day, week, month or quarter a lead was created in (local time), as
-    ``domain.kpis.period_bounds`` names it: a balanced CASE on the buckets' first
-    instants, so each lead costs a handful of comparisons (nine for a year of days) and
-    daylight saving needs no arithmetic in SQL."""
-    buckets = period_bounds(group_by, query.start, query.end)
-    starts = [(name, _midnight(first, tz)) for name, first, _ in buckets]
-    return _search(starts)
-
-
-def _search(starts: list[tuple[str, datetime]]) -> ColumnElement[str]:
-    if len(starts) == 1:
-        return literal(starts[0][0], String())
-    middle = len(starts) // 2
-    return case(
-        (Lead.created_at < starts[middle][1], _search(starts[:middle])),
-        else_=_search(starts[middle:]),
-    )
+    return breaches
 
 
 def _reps_in_scope(config: RoutingConfig, query: KpiQuery) -> list[str] | None:

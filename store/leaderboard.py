@@ -2,85 +2,95 @@
 
 ``tallies`` counts, per rep, the leads that first reached each milestone in the period
 (contacted, meeting booked, qualified, proposal sent, won), from the leads' KPI facts
-(``domain.kpi_facts``) and their covering index: a year on the KPI page is one scan of the
-leads, not of a million events. Each lead earns each milestone's points once, credited to
-its current owner; a contact's follow-up counts from when the lead first had an owner.
-``activities`` lists the events themselves (every one, repeats included), for tests and
-audits of those figures."""
+(``domain.kpi_facts``): each whole local week inside the period that is not dirty from
+the leaderboard's weekly rollup (``store.kpi_rollup``, ``kpi_rep_weeks``), the rest from
+the milestones' partial indexes (``store.kpi_counts.milestone_cells``); a year on the KPI
+page reads some thousand rows, not the leads. Each lead earns each milestone's points
+once, credited to its current owner; a contact's follow-up counts from when the lead
+first had an owner. ``activities`` lists the events themselves (every one, repeats
+included), for tests and audits of those figures."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from domain.leaderboard import POINTS, Activity, RepTally
+from store import kpi_rollup
 from store import leads as lead_store
+from store.kpi_counts import (
+    MILESTONE_COLUMNS,
+    MilestoneCell,
+    MilestoneKey,
+    collection_paused,
+    milestone_cells,
+)
 from store.models import Lead, LeadEvent, Rep
 
-# Milestone → the lead's column holding the first time it was reached.
-COLUMNS = {
-    "contacted": Lead.first_contacted_at,
-    "meeting_booked": Lead.meeting_at,
-    "qualified": Lead.qualified_at,
-    "proposal_sent": Lead.proposal_at,
-    "won": Lead.won_at,
-}
+COLUMNS = MILESTONE_COLUMNS  # milestone → the lead's column holding its first time
 
 
 def tallies(session: Session, start: datetime, end: datetime) -> list[RepTally]:
     """Per rep, what their leads first reached in [start, end)."""
-
-    def within(column: Any) -> ColumnElement[bool]:
-        return and_(column >= start, column < end)
-
-    conn = session.connection()
     names = {
         int(rep_id): (email, name)
-        for rep_id, email, name in conn.execute(select(Rep.id, Rep.email, Rep.name))
+        for rep_id, email, name in session.execute(select(Rep.id, Rep.email, Rep.name))
     }
     found: dict[int, RepTally] = {}
-
-    def rep(rep_id: int) -> RepTally:
+    minor: dict[tuple[int, str | None], int] = {}
+    with collection_paused():
+        cells = _cells(session, start, end)
+    for (rep_id, kind, currency), cell in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")
+    ):
+        if not (cell.count or cell.follow_ups or cell.amount_minor is not None):
+            continue
         if rep_id not in found:
             email, name = names[rep_id]
             found[rep_id] = RepTally(rep_email=email, rep_name=name)
-        return found[rep_id]
-
-    # One small query per milestone, each a range of its own partial index.
-    for kind, column in COLUMNS.items():
-        counts = conn.execute(
-            select(Lead.owner_rep_id, func.count())
-            .where(within(column), Lead.owner_rep_id.is_not(None))
-            .group_by(Lead.owner_rep_id)
-        )
-        for rep_id, n in counts:
-            if rep_id is not None and n:
-                rep(int(rep_id)).counts[kind] = int(n)
-    revenue = conn.execute(
-        select(Lead.owner_rep_id, Lead.currency, func.sum(Lead.won_amount_minor))
-        .where(Lead.owner_rep_id.is_not(None), within(Lead.won_at))
-        .group_by(Lead.owner_rep_id, Lead.currency)
-    )
-    for rep_id, currency, minor in revenue:
-        if minor is not None:
-            money = rep(int(rep_id or 0)).revenue
-            code = (currency or "USD").upper()
-            money[code] = money.get(code, Decimal(0)) + Decimal(int(minor)) / 100
-    waited = lead_store.seconds_between(session, Lead.first_assigned_at, Lead.first_contacted_at)
-    follow_ups = conn.execute(
-        select(Lead.owner_rep_id, waited).where(
-            Lead.owner_rep_id.is_not(None),
-            Lead.first_assigned_at.is_not(None),
-            within(Lead.first_contacted_at),
-        )
-    )
-    for rep_id, seconds in follow_ups:
-        rep(int(rep_id or 0)).follow_ups.append(max(0.0, float(seconds)))
+        tally = found[rep_id]
+        if cell.count:
+            tally.counts[kind] = tally.counts.get(kind, 0) + cell.count
+        if cell.amount_minor is not None:
+            minor[(rep_id, currency)] = cell.amount_minor
+        tally.follow_ups += cell.follow_ups
+    for (rep_id, currency), amount in minor.items():
+        money = found[rep_id].revenue
+        code = (currency or "USD").upper()
+        money[code] = money.get(code, Decimal(0)) + Decimal(amount) / 100
     return list(found.values())
+
+
+def _cells(session: Session, start: datetime, end: datetime) -> dict[MilestoneKey, MilestoneCell]:
+    """The period's milestones per owner, milestone and currency: whole clean local weeks
+    from the rollup, the rest of [start, end) from the leads."""
+    weeks: list[date] = []  # the Mondays of the weeks read from the rollup
+    edges: list[tuple[datetime, datetime]] = []  # the rest, read from the leads
+    at = start
+    rollup = kpi_rollup.stored_state(session)
+    if rollup is not None:
+        tz = rollup.tz
+        week = kpi_rollup.monday(start.astimezone(tz).date())
+        while (after := kpi_rollup.midnight(week + timedelta(days=7), tz)) <= end:
+            first = kpi_rollup.midnight(week, tz)
+            if first >= start and rollup.clean(week):
+                weeks.append(week)
+                if at < first:
+                    edges.append((at, first))
+                at = after
+            week += timedelta(days=7)
+    if at < end:
+        edges.append((at, end))
+    out: dict[MilestoneKey, MilestoneCell] = {}
+    parts = [milestone_cells(session, a, b) for a, b in edges]
+    parts.append(kpi_rollup.rep_week_cells(session, weeks))
+    for part in parts:
+        for key, cell in part.items():
+            kpi_rollup.add_milestones(out.setdefault(key, MilestoneCell()), cell)
+    return out
 
 
 def activities(session: Session, start: datetime, end: datetime) -> list[Activity]:

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from domain.config import RoutingConfig
 from domain.kpis import GROUP_BYS, KpiQuery, KpiReport, csv_rows
 from domain.users import Role
+from store import kpi_rollup
 from store import kpis as kpi_store
 from web.api_config import in_force
 from web.api_models import ERRORS
@@ -110,6 +111,7 @@ def kpi_report(
 ) -> tuple[KpiQuery, KpiReport]:
     """The report for ``query`` as ``role`` sees it (blocking: run it in a thread)."""
     tz = ZoneInfo(context.settings.timezone)
+    kpi_rollup.refresh(context.db, tz)  # the weeks changed since; never fails the request
     with context.db.read() as session:
         _, config = in_force(session, context)
         query = scoped(query, config, role, email)

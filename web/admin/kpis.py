@@ -19,9 +19,11 @@ for a team lead, it lists only the reps concerned (the members of those pools), 
 their team-wide rank. The source filter does not narrow it: points reward a rep's work on
 every lead.
 
-Cost: three reports (by rep, whose totals are the tiles; by day, week or month; by
-source), the follow-up buckets, the SLA breaches and the leaderboard's events, in one
-read session. Nothing here walks the leads."""
+Cost: a refresh of the KPI rollups' changed weeks (``store.kpi_rollup``), then in one
+read session three reports from one read (by rep, whose totals are the tiles and give
+the follow-up distribution and the count of SLA breaches; by day, week or month; by
+source), the newest breaches down the deadline index, and the leaderboard's tallies.
+Nothing here walks the leads."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from domain.config import RoutingConfig
 from domain.kpis import FUNNEL_STAGES, KPI_KEYS, KpiQuery, KpiReport
 from domain.leaderboard import LeaderRow, rank
 from domain.users import Role
+from store import kpi_rollup
 from store import kpis as kpi_store
 from store import leaderboard as leaderboard_store
 from store.models import utcnow
@@ -113,6 +116,7 @@ def _csv_report(
     context: AppContext, user: AdminUser, params: dict[str, str]
 ) -> tuple[KpiQuery, KpiReport]:
     tz = ZoneInfo(context.settings.timezone)
+    kpi_rollup.refresh(context.db, tz)
     with context.db.read() as session:
         _, config = in_force(session, context)
         filters = parse_filters(params, datetime.now(tz).date(), config, user)
@@ -130,6 +134,9 @@ def time_group(query: KpiQuery) -> str:
 
 def _page(context: AppContext, user: AdminUser, params: dict[str, str]) -> dict[str, Any]:
     tz = ZoneInfo(context.settings.timezone)
+    # The rollup's weeks changed since the last read (never fails the page: what is not
+    # refreshed is read from the leads).
+    kpi_rollup.refresh(context.db, tz)
     now = utcnow()
     with context.db.read() as session:
         _, config = in_force(session, context)
@@ -140,18 +147,32 @@ def _page(context: AppContext, user: AdminUser, params: dict[str, str]) -> dict[
         # One read of the leads for the figures per rep, per period and (when no source
         # is picked) per source; with a source picked, the sources chart still lists
         # every source, which takes a second read without that filter.
+        # The charts over time and by source draw counts only: their groups' figures
+        # are computed without the durations.
         if query.sources is None:
-            by_rep, over_time, by_source = kpi_store.reports(
-                session, query, config, ["rep", per, "source"], tz=tz, now=now
+            got = kpi_store.read(
+                session,
+                query,
+                config,
+                ["rep", per, "source"],
+                tz=tz,
+                now=now,
+                counts_only=(per, "source"),
             )
+            by_rep, over_time, by_source = got.reports
         else:
-            by_rep, over_time = kpi_store.reports(
-                session, query, config, ["rep", per], tz=tz, now=now
+            got = kpi_store.read(
+                session, query, config, ["rep", per], tz=tz, now=now, counts_only=(per,)
             )
+            by_rep, over_time = got.reports
             every_source = query.model_copy(update={"sources": None, "group_by": "source"})
-            by_source = kpi_store.report(session, every_source, config, tz=tz, now=now)
-        buckets = kpi_store.follow_up_buckets(session, query, tz=tz)
-        breach_count, breaches = kpi_store.sla_breaches(session, query, tz=tz, now=now)
+            (by_source,) = kpi_store.read(
+                session, every_source, config, ["source"], tz=tz, now=now, counts_only=("source",)
+            ).reports
+        # The follow-up distribution and the breaches' count from what the report read.
+        buckets = kpi_store.follow_up_distribution(got.totals.follow_up_s, got.totals.leads)
+        breach_count = got.totals.sla_missed
+        breaches = kpi_store.newest_breaches(session, query, tz=tz, now=now)
         board = _leaderboard(session, query, config, tz)
     names = {r.email.lower(): r.name for r in config.reps}
     currency = config.kpis.currency

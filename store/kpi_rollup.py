@@ -1,0 +1,335 @@
+"""The KPI rollups: the leads' KPI facts added up per local ISO week, so that a report
+over a year reads some thousand rows instead of every lead (docs/kpis.md, "Speed").
+
+Two rollups, both by the week's Monday in the installation's time zone
+(``LEADFLOW_TIMEZONE``, kept in ``kpi_meta``):
+
+- ``kpi_weeks``: the cohort facts of the leads *created* in the week, per owner, pool,
+  source and deal currency: every count ``store.kpi_counts`` sums, and the durations the
+  medians need kept whole as packed float64 arrays, so medians and p90 stay exact. What
+  depends on the time of the report (an uncontacted lead misses its SLA only once its
+  deadline has passed) is kept apart: ``add_week_cells`` subtracts the few uncontacted
+  leads whose deadline is still ahead, found through ``ix_leads_sla_due_at``.
+- ``kpi_rep_weeks``: the leaderboard's facts of the milestones *reached* in the week, per
+  owner (``store.leaderboard``).
+
+**Kept exact by dirty days.** Triggers on ``leads`` (migration 0014) upsert the UTC day
+of a changed lead's creation and of its milestones, before and after the change, into
+``kpi_dirty(day, version)``, bumping ``version`` when the day is already there. Every
+writer is caught (lifecycle activities, CRM inbound, imports, backfills, plain SQL) at
+the cost of one upsert in its own transaction. A reader takes every local week that
+overlaps a dirty day from the leads (the scan), never from the rollup, so a report is
+exact whether or not the rollup has been refreshed.
+
+**Refresh** (``refresh``, before a page or API reads): in short write transactions it
+reads the dirty rows, recomputes every local week overlapping their days from the leads,
+replaces those weeks' rows, then deletes each dirty row *only if its version is the one
+it read* (``DELETE … WHERE day = :d AND version = :v``). Why no change is lost:
+
+- SQLite has one writer at a time: while the refresh's transaction runs, no lead changes,
+  so what it reads is what it replaces.
+- PostgreSQL (READ COMMITTED): a writer's lead change and its mark commit together.
+  If the change committed before the refresh read the leads, the rollup has it. If not,
+  its mark is not the one the refresh read: either it bumped the version (committed before
+  the DELETE: the version no longer matches; still in flight: the DELETE waits for the
+  row's lock and then re-checks the new version, which no longer matches) or it inserts
+  the day afresh (after the DELETE, or as a day the refresh never read). In every case
+  the day stays dirty and the next refresh recomputes it. Concurrent refreshes queue on
+  the ``kpi_meta`` row (``FOR UPDATE``).
+
+A different time zone than the rollup's empties both rollups and marks every day dirty
+(reports read the leads meanwhile). The refresh never fails a page: a lock that does not
+come within ``LOCK_TIMEOUT_S``, or any database error, leaves the days dirty and the
+report reads those weeks from the leads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from store.db import Database
+from store.kpi_counts import (
+    Cell,
+    CellKey,
+    MilestoneCell,
+    MilestoneKey,
+    milestone_cells,
+    pack,
+    unpack,
+    week_cells,
+)
+from store.models import KpiDirty, KpiMeta, KpiRepWeek, KpiWeek, Lead
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_S = 2.0
+WEEKS_PER_TRANSACTION = 8  # a writer waits at most for this many weeks' recount
+COUNT_COLUMNS = (
+    KpiWeek.leads,
+    KpiWeek.sla_met,
+    KpiWeek.sla_late,
+    KpiWeek.sla_open,
+    KpiWeek.meetings,
+    KpiWeek.qualified,
+    KpiWeek.proposals,
+    KpiWeek.won,
+    KpiWeek.lost,
+    KpiWeek.won_minor,
+    KpiWeek.rep_events,
+    KpiWeek.won_in_currency,
+    KpiWeek.won_in_currency_minor,
+)
+COHORT, MILESTONES = "c", "m"  # kpi_dirty's kinds: a creation day, a milestone day
+# The times whose UTC days the triggers mark, with their kind (as migration 0014 has them).
+_MARKED = (
+    ("created_at", COHORT),
+    ("first_contacted_at", MILESTONES),
+    ("meeting_at", MILESTONES),
+    ("qualified_at", MILESTONES),
+    ("proposal_at", MILESTONES),
+    ("won_at", MILESTONES),
+)
+
+
+# ------------------------------------------------------------------------ calendar
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant (UTC) at which the local ``day`` begins."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def weeks_of_utc_day(day: date, tz: ZoneInfo) -> set[date]:
+    """The Mondays of the local weeks that the UTC ``day`` overlaps (one or two)."""
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    first = start.astimezone(tz).date()
+    last = (start + timedelta(days=1, microseconds=-1)).astimezone(tz).date()
+    return {monday(first), monday(last)}
+
+
+# ------------------------------------------------------------------------ state
+
+
+@dataclass(frozen=True)
+class RollupState:
+    """What a reader may take from the rollups: every week but the dirty ones."""
+
+    tz: ZoneInfo
+    dirty_weeks: frozenset[date]
+
+    def clean(self, week: date) -> bool:
+        return week not in self.dirty_weeks
+
+
+def state(session: Session, tz: ZoneInfo) -> RollupState | None:
+    """The rollups' state as ``session`` sees it; None when they were built in another
+    time zone than ``tz`` (or not yet)."""
+    built_in = session.execute(select(KpiMeta.timezone).where(KpiMeta.id == 1)).scalar()
+    if built_in != tz.key:
+        return None
+    return RollupState(tz, _dirty_weeks(session, tz, COHORT))
+
+
+def stored_state(session: Session) -> RollupState | None:
+    """The leaderboard rollup's state, in the time zone it was built in (None if not
+    built): its weeks are instants, whatever the time zone of the question."""
+    built_in = session.execute(select(KpiMeta.timezone).where(KpiMeta.id == 1)).scalar()
+    if built_in is None:
+        return None
+    tz = ZoneInfo(built_in)
+    return RollupState(tz, _dirty_weeks(session, tz, MILESTONES))
+
+
+def _dirty_weeks(session: Session, tz: ZoneInfo, kind: str) -> frozenset[date]:
+    days = session.execute(select(KpiDirty.day).where(KpiDirty.kind == kind)).scalars()
+    return frozenset(week for day in days for week in weeks_of_utc_day(day, tz))
+
+
+# ------------------------------------------------------------------------ refresh
+
+
+def refresh(db: Database, tz: ZoneInfo, *, budget_s: float = 1.0) -> bool:
+    """Recount the weeks of the dirty days (all of them, when the rollups were built in
+    another time zone), in transactions of a few weeks each, until none is left or
+    ``budget_s`` has passed; whether none is left. Never raises for the database: what
+    is not refreshed stays dirty, and reports read those weeks from the leads."""
+    deadline = clock.monotonic() + budget_s
+    try:
+        while True:
+            with db.session() as session:
+                done = _refresh_some(session, tz)
+            if done:
+                return True
+            if clock.monotonic() > deadline:
+                return False
+    except DBAPIError as error:
+        log.warning("KPI rollup not refreshed (%s); reports read the leads", type(error).__name__)
+        return False
+
+
+def _refresh_some(session: Session, tz: ZoneInfo) -> bool:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'"))
+    built_in = session.execute(
+        select(KpiMeta.timezone).where(KpiMeta.id == 1).with_for_update()
+    ).scalar()
+    if built_in != tz.key:
+        _start_over(session, tz, postgres, exists=built_in is not None)
+        return False
+    rows = session.execute(
+        select(KpiDirty.day, KpiDirty.kind, KpiDirty.version).order_by(KpiDirty.day, KpiDirty.kind)
+    ).all()
+    chosen: dict[str, set[date]] = {COHORT: set(), MILESTONES: set()}
+    handled: list[tuple[date, str, int]] = []
+    for day, kind, version in rows:
+        if sum(len(weeks) for weeks in chosen.values()) >= WEEKS_PER_TRANSACTION:
+            break
+        chosen[kind] |= weeks_of_utc_day(day, tz)
+        handled.append((day, kind, version))
+    for week in sorted(chosen[COHORT]):
+        _recount_cohort(session, week, tz)
+    for week in sorted(chosen[MILESTONES]):
+        _recount_milestones(session, week, tz)
+    for day, kind, version in handled:
+        session.execute(
+            delete(KpiDirty).where(
+                KpiDirty.day == day, KpiDirty.kind == kind, KpiDirty.version == version
+            )
+        )
+    return len(handled) == len(rows)
+
+
+def _start_over(session: Session, tz: ZoneInfo, postgres: bool, *, exists: bool) -> None:
+    """Forget both rollups and mark every day with a lead's creation or milestone."""
+    session.execute(delete(KpiWeek))
+    session.execute(delete(KpiRepWeek))
+    day = "(({0}) AT TIME ZONE 'UTC')::date" if postgres else "date({0})"
+    union = " UNION ".join(
+        f"SELECT {day.format(column)} AS day, '{kind}' AS kind FROM leads"
+        for column, kind in _MARKED
+    )
+    session.execute(
+        text(
+            f"INSERT INTO kpi_dirty (day, kind, version) SELECT DISTINCT day, kind, 1 "
+            f"FROM ({union}) AS days WHERE day IS NOT NULL "
+            "ON CONFLICT (day, kind) DO UPDATE SET version = kpi_dirty.version + 1"
+        )
+    )
+    built_at = datetime.now(UTC)
+    if exists:
+        session.execute(
+            update(KpiMeta).where(KpiMeta.id == 1).values(timezone=tz.key, built_at=built_at)
+        )
+    else:
+        session.add(KpiMeta(id=1, timezone=tz.key, built_at=built_at))
+
+
+def _recount_cohort(session: Session, week: date, tz: ZoneInfo) -> None:
+    """Replace the week's rows of the cohort rollup with what the leads say now."""
+    start, end = midnight(week, tz), midnight(week + timedelta(days=7), tz)
+    conn = session.connection()
+    conn.execute(delete(KpiWeek).where(KpiWeek.week == week))
+    cells = week_cells(session, [Lead.created_at >= start, Lead.created_at < end])
+    rows = [_week_row(week, key, cell) for key, cell in cells.items()]
+    if rows:
+        conn.execute(insert(KpiWeek), rows)
+
+
+def _recount_milestones(session: Session, week: date, tz: ZoneInfo) -> None:
+    """Replace the week's rows of the leaderboard rollup with what the leads say now."""
+    start, end = midnight(week, tz), midnight(week + timedelta(days=7), tz)
+    conn = session.connection()
+    conn.execute(delete(KpiRepWeek).where(KpiRepWeek.week == week))
+    reached = milestone_cells(session, start, end)
+    rep_rows = [
+        {
+            "week": week,
+            "owner_rep_id": rep_id,
+            "kind": kind,
+            "currency": currency,
+            "count": cell.count,
+            "amount_minor": cell.amount_minor,
+            "follow_ups": pack(cell.follow_ups) if cell.follow_ups else None,
+        }
+        for (rep_id, kind, currency), cell in reached.items()
+    ]
+    if rep_rows:
+        conn.execute(insert(KpiRepWeek), rep_rows)
+
+
+def _week_row(week: date, key: CellKey, cell: Cell) -> dict[str, Any]:
+    owner, pool, source, currency = key
+    row: dict[str, Any] = {
+        "week": week,
+        "owner_rep_id": owner,
+        "pool": pool,
+        "source": source,
+        "currency": currency,
+        # Sorted: a report sorts the rows' values joined, and sorted runs merge fast.
+        "follow_up_s": pack(sorted(cell.follow_up_s)),
+        "cycle_days": pack(sorted(cell.cycle_days)),
+        "first_contact_days": pack(sorted(cell.first_contact_days)),
+    }
+    for column, value in zip(COUNT_COLUMNS, cell.counts, strict=True):
+        row[column.key] = value
+    return row
+
+
+def rep_week_cells(session: Session, weeks: Iterable[date]) -> dict[MilestoneKey, MilestoneCell]:
+    """The leaderboard rollup's cells of ``weeks``, added up per owner, milestone and
+    currency."""
+    wanted = set(weeks)
+    out: dict[MilestoneKey, MilestoneCell] = {}
+    if not wanted:
+        return out
+    result = session.connection().execute(
+        select(
+            KpiRepWeek.week,
+            KpiRepWeek.owner_rep_id,
+            KpiRepWeek.kind,
+            KpiRepWeek.currency,
+            KpiRepWeek.count,
+            KpiRepWeek.amount_minor,
+            KpiRepWeek.follow_ups,
+        ).where(KpiRepWeek.week >= min(wanted), KpiRepWeek.week <= max(wanted))
+    )
+    # Plain rows from the driver's cursor (SQLite's dates are text).
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    wanted_keys = wanted | {week.isoformat() for week in wanted}
+    blobs: dict[MilestoneKey, list[bytes]] = {}
+    for week, rep_id, kind, currency, count, amount, follow_ups in rows:
+        if week not in wanted_keys:
+            continue
+        key = (int(rep_id), kind, currency)
+        cell = out.get(key)
+        if cell is None:
+            cell = out[key] = MilestoneCell()
+        add_milestones(cell, MilestoneCell(int(count), amount))
+        if follow_ups:
+            blobs.setdefault(key, []).append(follow_ups)
+    for key, parts in blobs.items():  # unpacked once per rep
+        out[key].follow_ups += unpack(b"".join(parts))
+    return out
+
+
+def add_milestones(into: MilestoneCell, more: MilestoneCell) -> None:
+    into.count += more.count
+    if more.amount_minor is not None:
+        into.amount_minor = (into.amount_minor or 0) + more.amount_minor
+    into.follow_ups += more.follow_ups
