@@ -226,6 +226,14 @@ class Settings(BaseSettings):
         "timer or an event wakes them. 400 keeps a worker under 300 MB RSS however many "
         "leads are open",
     )
+    worker_sticky_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="How long a lead's next workflow task waits for the worker that ran "
+        "its last one before any worker may take it (Temporal's sticky queue); after a "
+        "worker crash, each lead it was running resumes after this",
+    )
     step_give_up_s: float = Field(
         6 * 3600.0,
         gt=0,

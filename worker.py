@@ -126,6 +126,7 @@ def build_worker(
         activity_executor=executor,
         # Memory is bounded by the cache, not by the open leads (docs/benchmarks.md).
         max_cached_workflows=settings.worker_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_s),
         max_concurrent_activities=ACTIVITY_THREADS,
         # On SIGTERM, let in-flight steps finish (they are short) rather than abandon them
         # to their start-to-close timeout.
