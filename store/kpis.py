@@ -14,10 +14,11 @@ leads only.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -258,12 +259,12 @@ def follow_up_buckets(session: Session, query: KpiQuery, *, tz: ZoneInfo) -> lis
 def follow_up_distribution(follow_up_s: Iterable[float], leads: int) -> list[tuple[str, int]]:
     """``follow_up_buckets`` from what a report read (pure): the seconds to first contact
     of the contacted leads, and how many leads there are (the rest are not contacted)."""
-    counts = [0] * len(FOLLOW_UP_BUCKETS)
-    contacted = 0
-    for seconds in follow_up_s:
-        counts[bisect_right(_BUCKET_LIMITS_S, seconds)] += 1  # the first limit above it
-        contacted += 1
-    counts[-1] = leads - contacted
+    # Sorted (a C pass, near linear on the runs the cells give), then cut at each limit:
+    # a year's 75,000 values cost a few milliseconds, not a Python loop over them.
+    values = sorted(follow_up_s)
+    cuts = [0, *(bisect_left(values, limit) for limit in _BUCKET_LIMITS_S), len(values)]
+    counts = [high - low for low, high in pairwise(cuts)]
+    counts.append(leads - len(values))  # not contacted
     return list(zip(FOLLOW_UP_BUCKETS, counts, strict=True))
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain.config import RoutingConfig
@@ -325,3 +327,27 @@ def test_the_leaderboard_reads_a_period_of_events(db: Database) -> None:
             session, created + timedelta(days=8), created + timedelta(days=14)
         )
     assert later == []
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0.0, 299.999, 300.0, 900.0, 3600.0, 14400.0, 86400.0]),
+            st.floats(min_value=0, max_value=10 * 86400, allow_nan=False),
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=0, max_value=20),
+)
+def test_the_follow_up_distribution_puts_each_wait_below_its_bucket_s_limit(
+    waits: list[float], uncontacted: int
+) -> None:
+    """Each wait lands in the first bucket whose limit is above it (a wait of exactly
+    5 minutes is "5-15 min", as the SQL buckets count it); the rest are not contacted."""
+    limits = [300, 900, 3600, 4 * 3600, 24 * 3600]
+    expected = [0] * len(kpi_store.FOLLOW_UP_BUCKETS)
+    for wait in waits:
+        expected[next((i for i, limit in enumerate(limits) if wait < limit), len(limits))] += 1
+    expected[-1] = uncontacted
+    got = kpi_store.follow_up_distribution(waits, len(waits) + uncontacted)
+    assert got == list(zip(kpi_store.FOLLOW_UP_BUCKETS, expected, strict=True))
