@@ -49,7 +49,9 @@ class NotifyActivities(StepActivities):
             lead = lead_store.get_lead(session, params.lead_id)
             if lead is not None:
                 lead.notified_at = now
-                lead.speed_to_lead_ms = elapsed
+                # ``/metrics``' speed-to-lead histogram is the live form's: an imported lead
+                # keeps its time only on the event.
+                lead.speed_to_lead_ms = None if quiet else elapsed
                 # The KPIs' speed-to-lead SLA is the first owner's first deadline (an
                 # imported lead has none: it stays out of the SLA compliance).
                 lead.sla_due_at = lead.sla_due_at or params.sla_due

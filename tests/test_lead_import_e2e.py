@@ -145,6 +145,10 @@ def assert_each_lead_once(
                 or_(Lead.id.in_(ids), of_source)
             )
         ).all()
+        # Out of /metrics' speed-to-lead histogram (the live form's figure).
+        timed = session.scalar(
+            select(func.count()).where(Lead.id.in_(ids), Lead.speed_to_lead_ms.is_not(None))
+        )
         events = Counter(
             dict(
                 session.execute(
@@ -176,6 +180,7 @@ def assert_each_lead_once(
     assert {lead.id for lead in leads} == ids
     assert all(lead.owner_rep_id is not None for lead in leads), leads
     assert {lead.submissions for lead in leads} == {1}
+    assert timed == 0
     assert set(captured) == ids and set(captured.values()) == {1}
     assert events["resubmitted"] == 0, events
     assert notices == Counter({(i, True, None): 1 for i in ids}), notices
