@@ -197,7 +197,7 @@ def notifications(db: Database, lead_id: str, kind: str | None = None) -> list[N
 async def eventually(
     check: Callable[[], T | None], what: str, within: float = 10.0, interval: float = 0.1
 ) -> T:
-    """Poll ``check`` until it returns something (not None, not False)."""
+    """Poll ``check`` until it returns something (not None, False or an empty collection)."""
     return await eventually_async(lambda: _now(check), what, within, interval)
 
 
@@ -208,15 +208,24 @@ async def _now(check: Callable[[], T | None]) -> T | None:
 async def eventually_async(
     check: Callable[[], Awaitable[T | None]], what: str, within: float = 10.0, interval: float = 0.1
 ) -> T:
-    """Poll ``check`` until it answers something (not None, not False)."""
+    """Poll ``check`` until it answers something (not None, False or an empty collection).
+
+    An empty list answers "nothing yet": a check that lists rows must wait for one.
+    """
     deadline = asyncio.get_running_loop().time() + within
     while True:
         found = await check()
-        if found is not None and found is not False:
-            return found
+        if not _nothing_yet(found):
+            return found  # type: ignore[return-value]
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"never {what} within {within} s")
         await asyncio.sleep(interval)
+
+
+def _nothing_yet(found: object) -> bool:
+    if found is None or found is False:
+        return True
+    return isinstance(found, (list, tuple, dict, set, frozenset)) and not found
 
 
 async def completed(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionStatus | None:
