@@ -290,8 +290,12 @@ def figures(totals: Totals, plan: Plan) -> dict[str, Kpi]:
     t, cur = totals, plan.currency
     won_here = t.won - t.other_currency_won  # the deals in revenue
     elsewhere = _elsewhere(t.other_currency_won)
-    # Sorted once: the median and the p90 then sort sorted lists, which costs a pass.
-    follow, cycle = sorted(t.follow_up_s), sorted(t.cycle_days)
+    # Sorted once, in place (the order of a total's durations means nothing): the median,
+    # the p90 and later readers (the page's follow-up distribution) then sort sorted
+    # lists, which costs a pass.
+    t.follow_up_s.sort()
+    t.cycle_days.sort()
+    follow, cycle = t.follow_up_s, t.cycle_days
     contacted, closed = len(follow), len(cycle)
     out: dict[str, Kpi] = {}
     out["leads_generated"] = _kpi("leads_generated", float(t.leads), t.leads, None, "leads", plan)

@@ -89,6 +89,18 @@ class Database:
             self._read_engine = self.engine
             self._write_lock = None
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite's read transaction is a snapshot already; PostgreSQL's READ COMMITTED
+        # gives each statement its own, so a snapshot asks for REPEATABLE READ.
+        self._snapshots = (
+            self._reads
+            if is_sqlite(url)
+            else sessionmaker(
+                self._read_engine.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                ),
+                expire_on_commit=False,
+            )
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -101,6 +113,14 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A read-only session that never waits for writers (use for pages, APIs, metrics)."""
         with self._reads() as session:  # closing it rolls the read transaction back
+            yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only session whose statements all see the database as of its first
+        one: for a report added up from several queries (the KPIs), which must not count
+        a lead written between two of them in one and not the other."""
+        with self._snapshots() as session:
             yield session
 
     def ping(self) -> None:

@@ -11,50 +11,87 @@ no arithmetic in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, case, literal, select
+from sqlalchemy import ColumnElement, String, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from domain.kpis import KpiQuery, period_bounds
+from domain.kpis import PERIOD_GROUP_BYS, KpiQuery, period_bounds
 from store import kpi_rollup
-from store.kpi_counts import SLICES, Cell, CellKey, add_cell, count_cells, rollup_cell
+from store.kpi_counts import (
+    LEADS,
+    MISSED,
+    SLICES,
+    Cell,
+    CellKey,
+    count_cells,
+    plain_rows,
+    rollup_cell,
+)
 from store.models import KpiWeek, Lead, Rep
 
+# A grouping of a report: None (the whole period), "rep", a slice ("pool", "source",
+# "territory") or a time grouping ("day", "week", "month", "quarter").
+Grouping = str | None
 
-def period_cells(
+
+@dataclass(slots=True)
+class Group:
+    """One group of a report, added up: its cell (counts, and durations when asked for)
+    and the owners among its leads (a rep counts once a lead of theirs is in it)."""
+
+    cell: Cell = field(default_factory=Cell)
+    owners: set[int] = field(default_factory=set)
+
+
+Groups = dict[Grouping, dict[Any, Group]]  # grouping → group key → group
+
+
+def period_groups(
     session: Session,
     query: KpiQuery,
-    slices: list[str],
-    per: str | None,
+    groupings: Sequence[Grouping],
     *,
+    durations: Collection[Grouping],
     tz: ZoneInfo,
     currency: str,
     now: datetime,
-) -> dict[CellKey, Cell]:
-    """The period's cells keyed by owner, ``slices`` and (with ``per``) time bucket:
-    whole clean weeks inside one bucket from the rollup, every other day from the leads."""
-    keys: list[ColumnElement[Any]] = [SLICES[name].expression for name in slices]
-    if per is not None:
-        keys.append(bucket_of(per, query, tz))
+    emails: dict[int, str],
+) -> Groups:
+    """The period's leads added up per group of each grouping (None: the whole period,
+    keyed None); a rep's group is keyed by their email (None: no owner). Only the
+    groupings in ``durations`` get the durations the medians need.
+
+    Whole local weeks inside one time bucket that are not dirty come from the cohort
+    rollup, added up by the database per grouping; every other day from the leads, in
+    cells keyed by owner, slices and time bucket, then added to their groups."""
+    slices = sorted({g for g in groupings if g in SLICES})
+    times = [g for g in groupings if g in PERIOD_GROUP_BYS]
+    per = times[0] if times else None
+    out: Groups = {g: {} for g in dict.fromkeys(groupings)}
     state = None
     if "territory" not in slices and per != "day":
         state = kpi_rollup.state(session, tz)
-    if state is None:
-        return count_cells(session, scope(query, tz), keys, currency=currency, now=now)
     buckets = (
         period_bounds(per, query.start, query.end) if per else [(None, query.start, query.end)]
     )
-    weeks: dict[date, str | None] = {}
+    weeks: dict[date, str | None] = {}  # the Mondays read from the rollup → their bucket
     scanned: list[list[date]] = []  # [first, last] runs of days read from the leads
     for name, first, last in buckets:
         day = first
         while day <= last:
-            if day.weekday() == 0 and day + timedelta(days=6) <= last and state.clean(day):
+            if (
+                state is not None
+                and day.weekday() == 0
+                and day + timedelta(days=6) <= last
+                and state.clean(day)
+            ):
                 weeks[day] = name
                 day += timedelta(days=7)
                 continue
@@ -63,83 +100,161 @@ def period_cells(
             else:
                 scanned.append([day, day])
             day += timedelta(days=1)
-    cells: dict[CellKey, Cell] = {}
+    keys: list[ColumnElement[Any]] = [SLICES[name].expression for name in slices]
+    if per is not None:
+        keys.append(bucket_of(per, query, tz))
+    places = {g: _place(g, slices) for g in out}
     for first, last in scanned:
         part = query.model_copy(update={"start": first, "end": last})
         found = count_cells(session, scope(part, tz), keys, currency=currency, now=now)
         for key, cell in found.items():
-            add_cell(cells, key, cell)
-    add_week_cells(
-        cells,
-        session,
-        weeks,
-        query,
-        slices,
-        timed=per is not None,
-        currency=currency,
-        now=now,
-        tz=tz,
-    )
-    return cells
+            owner = key[0]
+            for grouping, groups in out.items():
+                value = places[grouping](key)
+                if grouping == "rep":
+                    value = emails.get(value) if value is not None else None
+                group = _group(groups, value)
+                _add(group, cell, with_durations=grouping in durations)
+                if owner is not None and cell.counts[LEADS]:
+                    group.owners.add(owner)
+    if weeks:
+        _add_weeks(session, out, weeks, query, durations, currency, now, tz, emails)
+    return out
 
 
-def add_week_cells(
-    cells: dict[CellKey, Cell],
+def _place(grouping: Grouping, slices: list[str]) -> Callable[[CellKey], Any]:
+    """Where a scanned cell's key (owner, *slices, bucket) says its group is."""
+    if grouping is None:
+        return lambda _key: None
+    if grouping == "rep":
+        return lambda key: key[0]
+    if grouping in PERIOD_GROUP_BYS:
+        return lambda key: key[-1]
+    at = 1 + slices.index(grouping)
+    return lambda key: key[at]
+
+
+def _group(groups: dict[Any, Group], value: Any) -> Group:
+    found = groups.get(value)
+    if found is None:
+        found = groups[value] = Group()
+    return found
+
+
+def _add(group: Group, cell: Cell, *, with_durations: bool) -> None:
+    into = group.cell
+    into.counts = [a + b for a, b in zip(into.counts, cell.counts, strict=True)]
+    if with_durations:
+        into.follow_up_s += cell.follow_up_s
+        into.cycle_days += cell.cycle_days
+        into.first_contact_days += cell.first_contact_days
+        into.packed += cell.packed
+
+
+def _add_weeks(
     session: Session,
+    out: Groups,
     weeks: dict[date, str | None],
     query: KpiQuery,
-    slices: list[str],
-    *,
-    timed: bool,
+    durations: Collection[Grouping],
     currency: str,
     now: datetime,
     tz: ZoneInfo,
+    emails: dict[int, str],
 ) -> None:
-    """Add to ``cells`` the rollup's cells of ``weeks`` (Monday → the report's time
-    bucket), keyed as ``store.kpi_counts.count_cells`` keys the leads' cells: owner, the
-    ``slices`` (pool, source) and, when ``timed``, the bucket."""
-    if not weeks:
-        return
-    first, last = min(weeks), max(weeks)
-    filters = _filters(query, KpiWeek.pool, KpiWeek.source, KpiWeek.owner_rep_id)
+    """Add the rollup's rows of ``weeks`` to each grouping's groups: counts added up by
+    the database per owner and group (a few rows per group), the durations' packed arrays read
+    once for the groupings that need them, and the few leads whose deadline is still
+    ahead taken out of the missed SLAs."""
     conn = session.connection()
-    result = conn.execute(
-        select(
-            KpiWeek.week,
-            KpiWeek.owner_rep_id,
-            KpiWeek.pool,
-            KpiWeek.source,
-            KpiWeek.currency,
-            *kpi_rollup.COUNT_COLUMNS,
-            KpiWeek.follow_up_s,
-            KpiWeek.cycle_days,
-            KpiWeek.first_contact_days,
-        ).where(KpiWeek.week >= first, KpiWeek.week <= last, *filters)
-    )
-    rows = result.cursor.fetchall() if result.cursor is not None else []
-    result.close()
-    ahead = _open_ahead(session, weeks, query, now, tz)
-    picks = [{"pool": 2, "source": 3}[name] for name in slices]
+    where = [
+        KpiWeek.week.in_(sorted(weeks)),
+        *_filters(query, KpiWeek.pool, KpiWeek.source, KpiWeek.owner_rep_id),
+    ]
     width = len(kpi_rollup.COUNT_COLUMNS)
-    by_key: dict[Any, tuple[date, str | None]] = {}  # SQLite's dates are text
-    for week, bucket in weeks.items():
-        by_key[week] = by_key[week.isoformat()] = (week, bucket)
-    for row in rows:
-        found = by_key.get(row[0])
-        if found is None:
+    sums = [func.sum(column) for column in kpi_rollup.COUNT_COLUMNS]
+    by_week = {week.isoformat(): week for week in weeks} | {week: week for week in weeks}
+
+    def value_of(grouping: Grouping, raw: Any) -> Any:
+        if grouping == "rep":
+            return emails.get(raw) if raw is not None else None
+        if grouping in PERIOD_GROUP_BYS:
+            return weeks[by_week[raw]]  # SQLite's dates are text
+        return raw
+
+    # Per owner (the rep groups and the whole period), and per owner and group for the
+    # other groupings: a rep counts in a group once a row of theirs there has leads.
+    levels: dict[Grouping, list[Grouping]] = {"rep": [g for g in out if g in (None, "rep")]}
+    for grouping in out:
+        if grouping not in (None, "rep"):
+            levels[grouping] = [grouping]
+    for level, groupings in levels.items():
+        if not groupings:
             continue
-        week, bucket = found
-        key: CellKey = (row[1], *(row[i] for i in picks))
-        if timed:
-            key = (*key, bucket)
-        cell = rollup_cell(
-            list(row[5 : 5 + width]),
-            row[4],
-            currency=currency,
-            open_ahead=ahead.pop((week, *row[1:4]), 0),  # once per slice of the week
-            packed=(row[-3], row[-2], row[-1]),
+        keyed = [] if level == "rep" else [_week_column(level)]
+        counted = conn.execute(
+            select(*keyed, KpiWeek.owner_rep_id, KpiWeek.currency, *sums)
+            .where(*where)
+            .group_by(*keyed, KpiWeek.owner_rep_id, KpiWeek.currency)
         )
-        add_cell(cells, key, cell)
+        at = len(keyed)
+        for row in plain_rows(counted):
+            owner = row[at]
+            counts = [int(v or 0) for v in row[at + 2 : at + 2 + width]]
+            cell = rollup_cell(
+                counts, row[at + 1], currency=currency, open_ahead=0, packed=(b"", b"", b"")
+            )
+            for grouping in groupings:
+                raw = owner if grouping == "rep" else row[0] if keyed else None
+                group = _group(out[grouping], value_of(grouping, raw))
+                _add(group, cell, with_durations=False)
+                if owner is not None and counts[LEADS]:
+                    group.owners.add(owner)
+    # The durations, for the groupings that need them: each row's packed arrays go to
+    # its group's list (one dictionary look-up per row and grouping).
+    wanted = [g for g in out if g in durations]
+    keyed_by = [g for g in wanted if g is not None]
+    if wanted:
+        packed = conn.execute(
+            select(
+                *(_week_column(g) for g in keyed_by),
+                KpiWeek.follow_up_s,
+                KpiWeek.cycle_days,
+                KpiWeek.first_contact_days,
+            ).where(*where)
+        )
+        rows = plain_rows(packed)
+        if None in wanted:
+            _group(out[None], None).cell.packed.extend(row[-3:] for row in rows)
+        for index, grouping in enumerate(keyed_by):
+            targets: dict[Any, list[tuple[bytes, bytes, bytes]]] = {}
+            for row in rows:
+                target = targets.get(row[index])
+                if target is None:
+                    group = _group(out[grouping], value_of(grouping, row[index]))
+                    target = targets[row[index]] = group.cell.packed
+                target.append(row[-3:])
+    # The uncontacted leads whose deadline is still ahead have not missed it yet.
+    for (week, owner, pool, source), count in _open_ahead(session, weeks, query, now, tz).items():
+        if week not in weeks:
+            continue
+        raw = {"rep": owner, "pool": pool, "source": source}
+        for grouping, groups in out.items():
+            place = week.isoformat() if grouping in PERIOD_GROUP_BYS else raw.get(grouping or "")
+            found = groups.get(value_of(grouping, place))
+            if found is not None:  # the snapshot has its rollup row (see _open_ahead)
+                found.cell.counts[MISSED] -= count
+
+
+def _week_column(grouping: Grouping) -> Any:
+    """The rollup's column a grouping's groups are keyed by (the week, for time)."""
+    if grouping is None:
+        return None
+    if grouping == "rep":
+        return KpiWeek.owner_rep_id
+    if grouping in PERIOD_GROUP_BYS:
+        return KpiWeek.week
+    return {"pool": KpiWeek.pool, "source": KpiWeek.source}[grouping]
 
 
 def _open_ahead(

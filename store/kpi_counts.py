@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
@@ -42,6 +41,7 @@ SLICES = {"pool": Lead.pool, "source": Lead.source, "territory": Lead.territory}
 _LEADS, _MET, _MISSED, _MEETINGS, _QUALIFIED, _PROPOSALS = range(6)
 _WON, _LOST, _REVENUE_MINOR, _OTHER_CURRENCY, _REP_EVENTS = range(6, 11)
 _COUNTS = 11
+LEADS, MISSED = _LEADS, _MISSED  # the positions other modules read
 
 CellKey = tuple[Any, ...]  # (owner rep id, *slice values, time bucket if any)
 
@@ -133,17 +133,20 @@ def _cells(
     conn = session.connection()
     counts = conn.execute(select(*key_cols, *sums).where(*scope).group_by(*key_cols))
     cells: dict[CellKey, Cell] = {}
-    for row in _rows(counts):
+    for row in plain_rows(counts):
         cells[tuple(row[:width])] = Cell(counts=[int(v or 0) for v in row[width:]])
     durations = conn.execute(
         select(*key_cols, Lead.follow_up_s, Lead.cycle_s).where(
             *scope, or_(Lead.follow_up_s.is_not(None), Lead.cycle_s.is_not(None))
         )
     )
-    for row in _rows(durations):
+    for row in plain_rows(durations):
         # A lead written between the two reads (PostgreSQL reads each statement's
         # committed rows) gets a cell of its own rather than failing the report.
-        cell = cells.setdefault(tuple(row[:width]), Cell())
+        key = tuple(row[:width])
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Cell()
         follow_up, cycle = row[width], row[width + 1]
         if follow_up is not None:
             cell.follow_up_s.append(follow_up if follow_up > 0 else 0.0)
@@ -233,19 +236,6 @@ def rollup_cell(
     return Cell(counts=out, packed=[packed] if any(packed) else [])
 
 
-def add_cell(into: dict[CellKey, Cell], key: CellKey, cell: Cell) -> None:
-    """Add ``cell`` to the cell of ``key`` in ``into``."""
-    found = into.get(key)
-    if found is None:
-        into[key] = cell
-        return
-    found.counts = [a + b for a, b in zip(found.counts, cell.counts, strict=True)]
-    found.follow_up_s += cell.follow_up_s
-    found.cycle_days += cell.cycle_days
-    found.first_contact_days += cell.first_contact_days
-    found.packed += cell.packed
-
-
 # ---------------------------------------------------------------- the leaderboard's
 
 # Milestone → the lead's column holding the first time it was reached.
@@ -311,39 +301,36 @@ def milestone_cells(
     return out
 
 
-def totals_of_cells(cells: Iterable[tuple[CellKey, Cell]], *, durations: bool = True) -> Totals:
-    """The cells added up; reps are the distinct owners among them. Without
-    ``durations``, the lists of durations are left empty."""
-    cells = list(cells)
-    sums = [sum(column) for column in zip(*(cell.counts for _, cell in cells), strict=True)]
-    sums = sums or [0] * _COUNTS
-    packed = [p for _, cell in cells for p in cell.packed] if durations else []
+def totals_of_cell(cell: Cell, reps: int, *, durations: bool = True) -> Totals:
+    """The totals of a group's cell (``store.kpi_cells.Group``) with ``reps`` owners.
+    Without ``durations``, the lists of durations are left empty."""
+    counts = cell.counts
 
-    def joined(lists: Iterable[list[float]], at: int) -> list[float]:
+    def joined(values: list[float], at: int) -> list[float]:
         if not durations:
             return []
-        return [*chain.from_iterable(lists), *unpack(b"".join(p[at] for p in packed))]
+        if not cell.packed:
+            return list(values)
+        return [*values, *unpack(b"".join(p[at] for p in cell.packed))]
 
-    follow_up = joined((cell.follow_up_s for _, cell in cells), 0)
-    cycle = joined((cell.cycle_days for _, cell in cells), 1)
-    first_contact = joined((cell.first_contact_days for _, cell in cells), 2)
-    owners = {key[0] for key, cell in cells if key[0] is not None and cell.counts[_LEADS]}
-    return Totals(
-        leads=sums[_LEADS],
-        sla_met=sums[_MET],
-        sla_missed=sums[_MISSED],
-        meetings=sums[_MEETINGS],
-        qualified=sums[_QUALIFIED],
-        proposals=sums[_PROPOSALS],
-        won=sums[_WON],
-        lost=sums[_LOST],
-        revenue=Decimal(sums[_REVENUE_MINOR]) / 100,
-        other_currency_won=sums[_OTHER_CURRENCY],
-        rep_events=sums[_REP_EVENTS],
-        follow_up_s=follow_up,
-        cycle_days=cycle,
-        first_contact_days=first_contact,
-        reps=len(owners),
+    # Constructed, not validated: every value is already what the model holds, and the
+    # lists may hold a year of durations.
+    return Totals.model_construct(
+        leads=counts[_LEADS],
+        sla_met=counts[_MET],
+        sla_missed=counts[_MISSED],
+        meetings=counts[_MEETINGS],
+        qualified=counts[_QUALIFIED],
+        proposals=counts[_PROPOSALS],
+        won=counts[_WON],
+        lost=counts[_LOST],
+        revenue=Decimal(counts[_REVENUE_MINOR]) / 100,
+        other_currency_won=counts[_OTHER_CURRENCY],
+        rep_events=counts[_REP_EVENTS],
+        follow_up_s=joined(cell.follow_up_s, 0),
+        cycle_days=joined(cell.cycle_days, 1),
+        first_contact_days=joined(cell.first_contact_days, 2),
+        reps=reps,
     )
 
 
@@ -359,7 +346,8 @@ def missed(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _rows(result: Any) -> list[tuple[Any, ...]]:
+def plain_rows(result: Any) -> list[tuple[Any, ...]]:
+    """A Core result's rows as the driver gives them (plain tuples), the result closed."""
     rows = result.cursor.fetchall() if result.cursor is not None else []
     result.close()
     return list(rows)

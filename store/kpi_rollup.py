@@ -21,7 +21,8 @@ the cost of one upsert in its own transaction. A reader takes every local week t
 overlaps a dirty day from the leads (the scan), never from the rollup, so a report is
 exact whether or not the rollup has been refreshed.
 
-**Refresh** (``refresh``, before a page or API reads): in short write transactions it
+**Refresh** (``refresh``; the web app runs it in the background after a page or API
+report has answered, ``Refresher``, so no reader waits on it): in short write transactions it
 reads the dirty rows, recomputes every local week overlapping their days from the leads,
 replaces those weeks' rows, then deletes each dirty row *only if its version is the one
 it read* (``DELETE … WHERE day = :d AND version = :v``). Why no change is lost:
@@ -46,6 +47,7 @@ report reads those weeks from the leads.
 from __future__ import annotations
 
 import logging
+import threading
 import time as clock
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ from store.kpi_counts import (
     CellKey,
     MilestoneCell,
     MilestoneKey,
+    collection_paused,
     milestone_cells,
     pack,
     unpack,
@@ -169,16 +172,68 @@ def refresh(db: Database, tz: ZoneInfo, *, budget_s: float = 1.0) -> bool:
     is not refreshed stays dirty, and reports read those weeks from the leads."""
     deadline = clock.monotonic() + budget_s
     try:
-        while True:
-            with db.session() as session:
-                done = _refresh_some(session, tz)
-            if done:
-                return True
-            if clock.monotonic() > deadline:
-                return False
+        # No cyclic collection meanwhile: a recount builds thousands of short-lived cells.
+        with collection_paused():
+            while True:
+                with db.session() as session:
+                    done = _refresh_some(session, tz)
+                if done:
+                    return True
+                if clock.monotonic() > deadline:
+                    return False
     except DBAPIError as error:
         log.warning("KPI rollup not refreshed (%s); reports read the leads", type(error).__name__)
         return False
+
+
+class Refresher:
+    """Runs ``refresh`` on a thread of its own after a report has answered, one run at a
+    time per process: a report asked for while one runs asks for one more run when it
+    ends, so the rollups catch up with every write a reader has seen. Reports never wait
+    for it (the weeks it has not reached yet are read from the leads)."""
+
+    PAUSE_S = 0.05  # between two slices of a long refresh, so writers get the database
+    MAX_SLICES = 60
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def kick(self, db: Database, tz: ZoneInfo) -> None:
+        """Ask for a refresh; returns at once."""
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        threading.Thread(
+            target=self._run, args=(db, tz), name="kpi-rollup-refresh", daemon=True
+        ).start()
+
+    def _run(self, db: Database, tz: ZoneInfo) -> None:
+        # Slices of ``refresh``'s budget until nothing is dirty; a database that keeps
+        # failing is left alone after MAX_SLICES (the next report asks again).
+        for _ in range(self.MAX_SLICES):
+            done = False
+            try:
+                done = refresh(db, tz)
+            except Exception:  # a bug must not stop later refreshes: log it, go on
+                log.exception("KPI rollup refresh failed; reports read the leads")
+            with self._lock:
+                if done and not self._again:
+                    self._running = False
+                    return
+                self._again = False
+            if not done:
+                clock.sleep(self.PAUSE_S)
+        with self._lock:
+            self._running = False
+
+    def idle(self) -> bool:
+        """Whether no refresh runs now (for tests and benches)."""
+        with self._lock:
+            return not self._running
 
 
 def _refresh_some(session: Session, tz: ZoneInfo) -> bool:

@@ -15,7 +15,7 @@ leads only.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -39,15 +39,8 @@ from domain.kpis import (
     period_bounds,
     quota_for,
 )
-from store.kpi_cells import created_off_index, period_cells, scope
-from store.kpi_counts import (
-    SLICES,
-    Cell,
-    CellKey,
-    collection_paused,
-    missed,
-    totals_of_cells,
-)
+from store.kpi_cells import Group, created_off_index, period_groups, scope
+from store.kpi_counts import collection_paused, missed, totals_of_cell
 from store.models import Lead, Rep
 
 NONE_KEY = "none"  # the group of leads without the sliced value (no owner, no territory …)
@@ -124,7 +117,9 @@ def read(
 ) -> KpiRead:
     """``reports``, with the totals behind them. The groups of the groupings in
     ``counts_only`` get their figures without the durations (their medians, means and
-    p90 are null): what a chart of counts needs, without sorting every group's values."""
+    p90 are null) and, for a time grouping, without targets (quota attainment and
+    forecast accuracy are null): what a chart of counts needs, without sorting every
+    group's values or prorating every quota."""
     with collection_paused():
         return _read(session, query, config, group_bys, tz=tz, now=now, counts_only=counts_only)
 
@@ -142,18 +137,18 @@ def _read(
     times = [g for g in dict.fromkeys(group_bys) if g in PERIOD_GROUP_BYS]
     if len(times) > 1:
         raise ValueError(f"one time grouping per call, not {sorted(times)}")
-    slices = sorted({g for g in group_bys if g in SLICES})
     kpis_config = config.kpis
-    cells = list(
-        period_cells(
-            session,
-            query,
-            slices,
-            times[0] if times else None,
-            tz=tz,
-            currency=kpis_config.currency,
-            now=now,
-        ).items()
+    groupings = [None, *(g for g in dict.fromkeys(group_bys) if g is not None)]
+    emails = _rep_emails(session) if "rep" in groupings else {}
+    found = period_groups(
+        session,
+        query,
+        groupings,
+        durations=[g for g in groupings if g not in counts_only],
+        tz=tz,
+        currency=kpis_config.currency,
+        now=now,
+        emails=emails,
     )
     reps_in_scope = _reps_in_scope(config, query)
     plan = Plan(
@@ -163,32 +158,35 @@ def _read(
         forecast=forecast_for(kpis_config, query.pools, query.start, query.end),
         small_sample=kpis_config.small_sample,
     )
-    totals = totals_of_cells(cells)
+    totals = _totals(found[None].get(None), durations=True)
     whole = figures(totals, plan)
-    emails = _rep_emails(session) if "rep" in group_bys else {}
     out = []
     for group_by in group_bys:
         groups: list[KpiGroup] = []
         durations = group_by not in counts_only
         if group_by in PERIOD_GROUP_BYS:
-            by_bucket = _split(cells, lambda key: key[-1])
+            by_bucket = found[group_by]
             for name, first, last in period_bounds(group_by, query.start, query.end):
+                # Counts only (a chart): no targets to prorate either.
                 part = plan.model_copy(
                     update={
                         "days": (last - first).days + 1,
-                        "quota": quota_for(kpis_config, reps_in_scope, first, last),
-                        "forecast": forecast_for(kpis_config, query.pools, first, last),
+                        "quota": quota_for(kpis_config, reps_in_scope, first, last)
+                        if durations
+                        else None,
+                        "forecast": forecast_for(kpis_config, query.pools, first, last)
+                        if durations
+                        else None,
                     }
                 )
-                found = totals_of_cells(by_bucket.get(name, []), durations=durations)
-                groups.append(KpiGroup(key=name, kpis=figures(found, part)))
+                counted = _totals(by_bucket.get(name), durations=durations)
+                groups.append(KpiGroup(key=name, kpis=figures(counted, part)))
         elif group_by is not None:
-            split = _split(cells, _group_of(group_by, slices, emails))
-            for value, members in sorted(split.items(), key=lambda kv: str(kv[0])):
+            for value, group in sorted(found[group_by].items(), key=lambda kv: str(kv[0])):
                 name = NONE_KEY if value is None else str(value)
                 part = _group_plan(plan, config, query, group_by, name)
-                found = totals_of_cells(members, durations=durations)
-                groups.append(KpiGroup(key=name, kpis=figures(found, part)))
+                counted = _totals(group, durations=durations)
+                groups.append(KpiGroup(key=name, kpis=figures(counted, part)))
         out.append(
             KpiReport.model_validate(
                 {"from": query.start, "to": query.end, "kpis": whole, "groups": groups}
@@ -197,21 +195,10 @@ def _read(
     return KpiRead(out, totals)
 
 
-def _group_of(group_by: str, slices: list[str], emails: dict[int, str]) -> Callable[[CellKey], Any]:
-    """Which group a cell belongs to: its owner's email, or its value of the slice."""
-    if group_by == "rep":
-        return lambda key: emails.get(key[0]) if key[0] is not None else None
-    at = 1 + slices.index(group_by)
-    return lambda key: key[at]
-
-
-def _split(
-    cells: Iterable[tuple[CellKey, Cell]], group_of: Callable[[CellKey], Any]
-) -> dict[Any, list[tuple[CellKey, Cell]]]:
-    out: dict[Any, list[tuple[CellKey, Cell]]] = {}
-    for key, cell in cells:
-        out.setdefault(group_of(key), []).append((key, cell))
-    return out
+def _totals(group: Group | None, *, durations: bool) -> Totals:
+    if group is None:
+        return Totals()
+    return totals_of_cell(group.cell, len(group.owners), durations=durations)
 
 
 def _group_plan(

@@ -21,6 +21,7 @@ from domain.users import Role, at_least
 from settings import Settings
 from store import users as user_store
 from store.db import Database
+from store.kpi_rollup import Refresher
 from store.models import utcnow
 from web.metrics import Metrics
 
@@ -37,6 +38,8 @@ class AppContext:
     lead_id_secret: bytes = b""
     # Leads whose first post went through without a counter write (``domain.intake``).
     first_posts: FirstPosts = field(default_factory=FirstPosts)
+    # The KPI rollups' refresh, run after a report has answered (``store.kpi_rollup``).
+    rollups: Refresher = field(default_factory=Refresher)
     _crm: CRM | None = None
     _crm_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -19,11 +19,11 @@ for a team lead, it lists only the reps concerned (the members of those pools), 
 their team-wide rank. The source filter does not narrow it: points reward a rep's work on
 every lead.
 
-Cost: a refresh of the KPI rollups' changed weeks (``store.kpi_rollup``), then in one
-read session three reports from one read (by rep, whose totals are the tiles and give
-the follow-up distribution and the count of SLA breaches; by day, week or month; by
-source), the newest breaches down the deadline index, and the leaderboard's tallies.
-Nothing here walks the leads."""
+Cost: in one read session, three reports from one read (by rep, whose totals are the
+tiles and give the follow-up distribution and the count of SLA breaches; by day, week
+or month; by source), the newest breaches down the deadline index, and the leaderboard's tallies.
+Nothing here walks the leads. The KPI rollups' changed weeks are refreshed after the page
+has answered (``store.kpi_rollup.Refresher``)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ from domain.config import RoutingConfig
 from domain.kpis import FUNNEL_STAGES, KPI_KEYS, KpiQuery, KpiReport
 from domain.leaderboard import LeaderRow, rank
 from domain.users import Role
-from store import kpi_rollup
 from store import kpis as kpi_store
 from store import leaderboard as leaderboard_store
 from store.models import utcnow
@@ -58,7 +57,7 @@ from web.admin.kpi_format import (
 )
 from web.admin.render import render
 from web.api_config import in_force
-from web.api_kpis import csv_text, scoped
+from web.api_kpis import csv_text, refresh_after, scoped
 from web.deps import AppContext, Context
 
 router = APIRouter()
@@ -84,7 +83,9 @@ async def kpis_page(request: Request, context: Context, user: Viewer) -> HTMLRes
     """The dashboard for the filters of the query string."""
     params = dict(request.query_params)
     data = await run_in_threadpool(_page, context, user, params)
-    return render(request, user, "admin/kpis.html", data)
+    page = render(request, user, "admin/kpis.html", data)
+    page.background = refresh_after(context)
+    return page
 
 
 @router.get("/kpis.csv")
@@ -99,6 +100,7 @@ async def kpis_csv(request: Request, context: Context, user: Viewer) -> Response
         headers={
             "Content-Disposition": f'attachment; filename="kpis_{query.start}_{query.end}.csv"'
         },
+        background=refresh_after(context),
     )
 
 
@@ -116,8 +118,7 @@ def _csv_report(
     context: AppContext, user: AdminUser, params: dict[str, str]
 ) -> tuple[KpiQuery, KpiReport]:
     tz = ZoneInfo(context.settings.timezone)
-    kpi_rollup.refresh(context.db, tz)
-    with context.db.read() as session:
+    with context.db.snapshot() as session:
         _, config = in_force(session, context)
         filters = parse_filters(params, datetime.now(tz).date(), config, user)
         query = scoped(filters.query, config, user.role, user.email)
@@ -134,11 +135,8 @@ def time_group(query: KpiQuery) -> str:
 
 def _page(context: AppContext, user: AdminUser, params: dict[str, str]) -> dict[str, Any]:
     tz = ZoneInfo(context.settings.timezone)
-    # The rollup's weeks changed since the last read (never fails the page: what is not
-    # refreshed is read from the leads).
-    kpi_rollup.refresh(context.db, tz)
     now = utcnow()
-    with context.db.read() as session:
+    with context.db.snapshot() as session:
         _, config = in_force(session, context)
         filters = parse_filters(params, now.astimezone(tz).date(), config, user)
         query = scoped(filters.query, config, user.role, user.email)
