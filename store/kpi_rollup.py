@@ -21,8 +21,8 @@ the cost of one upsert in its own transaction. A reader takes every local week t
 overlaps a dirty day from the leads (the scan), never from the rollup, so a report is
 exact whether or not the rollup has been refreshed.
 
-**Refresh** (``refresh``; the web app runs it in the background after a page or API
-report has answered, ``Refresher``, so no reader waits on it): in short write transactions it
+**Refresh** (``refresh``; a report does one short transaction of it first and leaves any
+more to a thread of its own, ``Refresher``): in short write transactions it
 reads the dirty rows, recomputes every local week overlapping their days from the leads,
 replaces those weeks' rows, then deletes each dirty row *only if its version is the one
 it read* (``DELETE … WHERE day = :d AND version = :v``). Why no change is lost:
@@ -165,32 +165,39 @@ def _dirty_weeks(session: Session, tz: ZoneInfo, kind: str) -> frozenset[date]:
 # ------------------------------------------------------------------------ refresh
 
 
-def refresh(db: Database, tz: ZoneInfo, *, budget_s: float = 1.0) -> bool:
+def refresh(db: Database, tz: ZoneInfo, *, budget_s: float = 1.0, wait: bool = True) -> bool:
     """Recount the weeks of the dirty days (all of them, when the rollups were built in
     another time zone), in transactions of a few weeks each, until none is left or
-    ``budget_s`` has passed; whether none is left. Never raises for the database: what
-    is not refreshed stays dirty, and reports read those weeks from the leads."""
+    ``budget_s`` has passed; whether none is left. Without ``wait``, gives up at once
+    when another refresh holds the rollups (PostgreSQL). Never raises for the database:
+    what is not refreshed stays dirty, and reports read those weeks from the leads."""
     deadline = clock.monotonic() + budget_s
     try:
         # No cyclic collection meanwhile: a recount builds thousands of short-lived cells.
         with collection_paused():
             while True:
                 with db.session() as session:
-                    done = _refresh_some(session, tz)
+                    done = _refresh_some(session, tz, wait=wait)
                 if done:
                     return True
                 if clock.monotonic() > deadline:
                     return False
     except DBAPIError as error:
-        log.warning("KPI rollup not refreshed (%s); reports read the leads", type(error).__name__)
+        (log.warning if wait else log.debug)(
+            "KPI rollup not refreshed (%s); reports read the leads", type(error).__name__
+        )
         return False
 
 
 class Refresher:
-    """Runs ``refresh`` on a thread of its own after a report has answered, one run at a
-    time per process: a report asked for while one runs asks for one more run when it
-    ends, so the rollups catch up with every write a reader has seen. Reports never wait
-    for it (the weeks it has not reached yet are read from the leads)."""
+    """The rollups' refresh as reports need it, one per process (the web app's).
+
+    ``before_read``: a report first recounts, in one short transaction, the few weeks
+    changed since the last one (what it would otherwise read from the leads, at about the
+    same cost); when more is dirty than that (after an import, a backfill, a time zone
+    change) or another refresh is under way, the report reads the leads for those weeks
+    and the rest is left to ``kick``: ``refresh`` on a thread of its own, one run at a
+    time, a report asking while one runs getting one more run when it ends."""
 
     PAUSE_S = 0.05  # between two slices of a long refresh, so writers get the database
     MAX_SLICES = 60
@@ -199,6 +206,12 @@ class Refresher:
         self._lock = threading.Lock()
         self._running = False
         self._again = False
+
+    def before_read(self, db: Database, tz: ZoneInfo) -> None:
+        """Bring the rollups up to date if one transaction can; else start ``kick``."""
+        if self.idle() and refresh(db, tz, budget_s=0, wait=False):
+            return
+        self.kick(db, tz)
 
     def kick(self, db: Database, tz: ZoneInfo) -> None:
         """Ask for a refresh; returns at once."""
@@ -236,12 +249,12 @@ class Refresher:
             return not self._running
 
 
-def _refresh_some(session: Session, tz: ZoneInfo) -> bool:
+def _refresh_some(session: Session, tz: ZoneInfo, *, wait: bool = True) -> bool:
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'"))
     built_in = session.execute(
-        select(KpiMeta.timezone).where(KpiMeta.id == 1).with_for_update()
+        select(KpiMeta.timezone).where(KpiMeta.id == 1).with_for_update(nowait=not wait)
     ).scalar()
     if built_in != tz.key:
         _start_over(session, tz, postgres, exists=built_in is not None)

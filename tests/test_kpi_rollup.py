@@ -427,3 +427,29 @@ def test_a_report_snapshot_does_not_see_a_write_made_during_it(db: Database) -> 
         assert leads(session) == before  # a report's later queries add up with its first
     with db.read() as session:
         assert leads(session) == before - 1
+
+
+def test_a_report_recounts_a_few_changed_weeks_first_and_leaves_more_to_the_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(db, count=120, seed=6)
+    refresher = kpi_rollup.Refresher()
+    assert kpi_rollup.refresh(db, BERLIN, budget_s=30)
+    with db.session() as session:  # one week changed: recounted before the read
+        session.execute(text("UPDATE leads SET rep_events = rep_events + 1 WHERE id = 'r00000010'"))
+    refresher.before_read(db, BERLIN)
+    assert refresher.idle() and _dirty_weeks(db, BERLIN) == frozenset()
+
+    with db.session() as session:  # every week changed: more than one transaction's worth
+        session.execute(text("UPDATE leads SET rep_events = rep_events + 1"))
+    dirty = len(_dirty_weeks(db, BERLIN))
+    assert dirty > kpi_rollup.WEEKS_PER_TRANSACTION
+    kicked: list[bool] = []
+    with monkeypatch.context() as patch:
+        patch.setattr(refresher, "kick", lambda *_: kicked.append(True))
+        refresher.before_read(db, BERLIN)
+    assert kicked, "the rest was left to the thread"
+    assert 0 < len(_dirty_weeks(db, BERLIN)) < dirty, "one transaction's worth was recounted"
+    refresher.kick(db, BERLIN)
+    _until_idle(refresher)
+    assert _dirty_weeks(db, BERLIN) == frozenset()

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from domain.config import RoutingConfig
@@ -111,17 +110,11 @@ def kpi_report(
 ) -> tuple[KpiQuery, KpiReport]:
     """The report for ``query`` as ``role`` sees it (blocking: run it in a thread)."""
     tz = ZoneInfo(context.settings.timezone)
+    context.rollups.before_read(context.db, tz)  # the weeks changed since; never fails
     with context.db.snapshot() as session:
         _, config = in_force(session, context)
         query = scoped(query, config, role, email)
         return query, kpi_store.report(session, query, config, tz=tz, now=datetime.now(UTC))
-
-
-def refresh_after(context: AppContext) -> BackgroundTask:
-    """Run with a report's response, once it is sent: the weeks changed since the last
-    refresh were read from the leads; the rollups catch up for the next report
-    (``store.kpi_rollup.Refresher``) without this one waiting."""
-    return BackgroundTask(context.rollups.kick, context.db, ZoneInfo(context.settings.timezone))
 
 
 def csv_text(report: KpiReport) -> str:
@@ -170,7 +163,6 @@ async def get_kpis(
             headers={
                 "Content-Disposition": f'attachment; filename="kpis_{query.start}_{query.end}.csv"'
             },
-            background=refresh_after(context),
         )
     body: dict[str, Any] = report.model_dump(mode="json", by_alias=True)
-    return JSONResponse(body, background=refresh_after(context))
+    return JSONResponse(body)

@@ -22,8 +22,8 @@ every lead.
 Cost: in one read session, three reports from one read (by rep, whose totals are the
 tiles and give the follow-up distribution and the count of SLA breaches; by day, week
 or month; by source), the newest breaches down the deadline index, and the leaderboard's tallies.
-Nothing here walks the leads. The KPI rollups' changed weeks are refreshed after the page
-has answered (``store.kpi_rollup.Refresher``)."""
+Nothing here walks the leads. First, the KPI rollups' weeks changed since the last report
+are recounted when one short transaction can (``store.kpi_rollup.Refresher``)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from web.admin.kpi_format import (
 )
 from web.admin.render import render
 from web.api_config import in_force
-from web.api_kpis import csv_text, refresh_after, scoped
+from web.api_kpis import csv_text, scoped
 from web.deps import AppContext, Context
 
 router = APIRouter()
@@ -83,9 +83,7 @@ async def kpis_page(request: Request, context: Context, user: Viewer) -> HTMLRes
     """The dashboard for the filters of the query string."""
     params = dict(request.query_params)
     data = await run_in_threadpool(_page, context, user, params)
-    page = render(request, user, "admin/kpis.html", data)
-    page.background = refresh_after(context)
-    return page
+    return render(request, user, "admin/kpis.html", data)
 
 
 @router.get("/kpis.csv")
@@ -100,7 +98,6 @@ async def kpis_csv(request: Request, context: Context, user: Viewer) -> Response
         headers={
             "Content-Disposition": f'attachment; filename="kpis_{query.start}_{query.end}.csv"'
         },
-        background=refresh_after(context),
     )
 
 
@@ -118,6 +115,7 @@ def _csv_report(
     context: AppContext, user: AdminUser, params: dict[str, str]
 ) -> tuple[KpiQuery, KpiReport]:
     tz = ZoneInfo(context.settings.timezone)
+    context.rollups.before_read(context.db, tz)  # the weeks changed since (store.kpi_rollup)
     with context.db.snapshot() as session:
         _, config = in_force(session, context)
         filters = parse_filters(params, datetime.now(tz).date(), config, user)
@@ -135,6 +133,7 @@ def time_group(query: KpiQuery) -> str:
 
 def _page(context: AppContext, user: AdminUser, params: dict[str, str]) -> dict[str, Any]:
     tz = ZoneInfo(context.settings.timezone)
+    context.rollups.before_read(context.db, tz)  # the weeks changed since (store.kpi_rollup)
     now = utcnow()
     with context.db.snapshot() as session:
         _, config = in_force(session, context)
