@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, case, func, literal, select
+from sqlalchemy import ColumnElement, String, case, func, literal, null, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -59,6 +59,7 @@ def period_groups(
     groupings: Sequence[Grouping],
     *,
     durations: Collection[Grouping],
+    counts_only: Collection[Grouping] = (),
     tz: ZoneInfo,
     currency: str,
     now: datetime,
@@ -66,7 +67,8 @@ def period_groups(
 ) -> Groups:
     """The period's leads added up per group of each grouping (None: the whole period,
     keyed None); a rep's group is keyed by their email (None: no owner). Only the
-    groupings in ``durations`` get the durations the medians need.
+    groupings in ``durations`` get the durations the medians need; the groups of those
+    in ``counts_only`` may not count their reps (what a chart of counts does not need).
 
     Whole local weeks inside one time bucket that are not dirty come from the cohort
     rollup, added up by the database per grouping; every other day from the leads, in
@@ -118,7 +120,7 @@ def period_groups(
                 if owner is not None and cell.counts[LEADS]:
                     group.owners.add(owner)
     if weeks:
-        _add_weeks(session, out, weeks, query, durations, currency, now, tz, emails)
+        _add_weeks(session, out, weeks, query, durations, counts_only, currency, now, tz, emails)
     return out
 
 
@@ -157,6 +159,7 @@ def _add_weeks(
     weeks: dict[date, str | None],
     query: KpiQuery,
     durations: Collection[Grouping],
+    counts_only: Collection[Grouping],
     currency: str,
     now: datetime,
     tz: ZoneInfo,
@@ -192,10 +195,13 @@ def _add_weeks(
         if not groupings:
             continue
         keyed = [] if level == "rep" else [_week_column(level)]
+        # A chart's groups need no reps: a row per group and currency, not per owner.
+        owned = level == "rep" or level not in counts_only
+        owner_column = KpiWeek.owner_rep_id if owned else null()
         counted = conn.execute(
-            select(*keyed, KpiWeek.owner_rep_id, KpiWeek.currency, *sums)
+            select(*keyed, owner_column, KpiWeek.currency, *sums)
             .where(*where)
-            .group_by(*keyed, KpiWeek.owner_rep_id, KpiWeek.currency)
+            .group_by(*keyed, *([KpiWeek.owner_rep_id] if owned else []), KpiWeek.currency)
         )
         at = len(keyed)
         for row in plain_rows(counted):

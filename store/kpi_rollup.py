@@ -253,6 +253,10 @@ def _refresh_some(session: Session, tz: ZoneInfo, *, wait: bool = True) -> bool:
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         session.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'"))
+        # The rollups are a cache of the leads: a crash that loses this commit loses its
+        # rows and its deleted marks together, so the weeks are dirty again after it. No
+        # need to wait for the disk.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
     built_in = session.execute(
         select(KpiMeta.timezone).where(KpiMeta.id == 1).with_for_update(nowait=not wait)
     ).scalar()

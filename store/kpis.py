@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -117,9 +117,10 @@ def read(
 ) -> KpiRead:
     """``reports``, with the totals behind them. The groups of the groupings in
     ``counts_only`` get their figures without the durations (their medians, means and
-    p90 are null) and, for a time grouping, without targets (quota attainment and
-    forecast accuracy are null): what a chart of counts needs, without sorting every
-    group's values or prorating every quota."""
+    p90 are null), may get them without their reps (the per-rep figures null) and, for
+    a time grouping, without targets (quota attainment and forecast accuracy are null):
+    what a chart of counts needs, without sorting every group's values, counting every
+    group's reps or prorating every quota."""
     with collection_paused():
         return _read(session, query, config, group_bys, tz=tz, now=now, counts_only=counts_only)
 
@@ -140,11 +141,15 @@ def _read(
     kpis_config = config.kpis
     groupings = [None, *(g for g in dict.fromkeys(group_bys) if g is not None)]
     emails = _rep_emails(session) if "rep" in groupings else {}
+    # With the reps' durations at hand, the whole period's are theirs put together (the
+    # reps' groups part the leads): their sorted lists merge faster than one list sorts.
+    by_rep = "rep" in groupings and "rep" not in counts_only
     found = period_groups(
         session,
         query,
         groupings,
-        durations=[g for g in groupings if g not in counts_only],
+        durations=[g for g in groupings if g not in counts_only and not (by_rep and g is None)],
+        counts_only=counts_only,
         tz=tz,
         currency=kpis_config.currency,
         now=now,
@@ -158,7 +163,17 @@ def _read(
         forecast=forecast_for(kpis_config, query.pools, query.start, query.end),
         small_sample=kpis_config.small_sample,
     )
-    totals = _totals(found[None].get(None), durations=True)
+    rep_totals: dict[Any, Totals] = {}
+    if by_rep:
+        rep_totals = {value: _totals(g, durations=True) for value, g in found["rep"].items()}
+        totals = _totals(found[None].get(None), durations=False)
+        for name in ("follow_up_s", "cycle_days", "first_contact_days"):
+            parts = [getattr(t, name) for t in rep_totals.values()]
+            for part in parts:
+                part.sort()
+            setattr(totals, name, list(chain.from_iterable(parts)))
+    else:
+        totals = _totals(found[None].get(None), durations=True)
     whole = figures(totals, plan)
     out = []
     for group_by in group_bys:
@@ -185,7 +200,8 @@ def _read(
             for value, group in sorted(found[group_by].items(), key=lambda kv: str(kv[0])):
                 name = NONE_KEY if value is None else str(value)
                 part = _group_plan(plan, config, query, group_by, name)
-                counted = _totals(group, durations=durations)
+                known = rep_totals.get(value) if group_by == "rep" else None
+                counted = known if known is not None else _totals(group, durations=durations)
                 groups.append(KpiGroup(key=name, kpis=figures(counted, part)))
         out.append(
             KpiReport.model_validate(
