@@ -55,7 +55,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -68,6 +68,7 @@ from store.kpi_counts import (
     collection_paused,
     milestone_cells,
     pack,
+    plain_rows,
     unpack,
     week_cells,
 )
@@ -364,37 +365,32 @@ def _week_row(week: date, key: CellKey, cell: Cell) -> dict[str, Any]:
 
 def rep_week_cells(session: Session, weeks: Iterable[date]) -> dict[MilestoneKey, MilestoneCell]:
     """The leaderboard rollup's cells of ``weeks``, added up per owner, milestone and
-    currency."""
-    wanted = set(weeks)
+    currency: the counts and amounts by the database, the follow-ups' packed arrays
+    joined per rep."""
+    wanted = sorted(set(weeks))
     out: dict[MilestoneKey, MilestoneCell] = {}
     if not wanted:
         return out
-    result = session.connection().execute(
-        select(
-            KpiRepWeek.week,
-            KpiRepWeek.owner_rep_id,
-            KpiRepWeek.kind,
-            KpiRepWeek.currency,
-            KpiRepWeek.count,
-            KpiRepWeek.amount_minor,
-            KpiRepWeek.follow_ups,
-        ).where(KpiRepWeek.week >= min(wanted), KpiRepWeek.week <= max(wanted))
+    conn = session.connection()
+    in_weeks = KpiRepWeek.week.in_(wanted)
+    keys = (KpiRepWeek.owner_rep_id, KpiRepWeek.kind, KpiRepWeek.currency)
+    counted = conn.execute(
+        select(*keys, func.sum(KpiRepWeek.count), func.sum(KpiRepWeek.amount_minor))
+        .where(in_weeks)
+        .group_by(*keys)
     )
-    # Plain rows from the driver's cursor (SQLite's dates are text).
-    rows = result.cursor.fetchall() if result.cursor is not None else []
-    result.close()
-    wanted_keys = wanted | {week.isoformat() for week in wanted}
+    for rep_id, kind, currency, count, amount in plain_rows(counted):
+        minor = None if amount is None else int(amount)  # SUM skips the unknown amounts
+        out[(int(rep_id), kind, currency)] = MilestoneCell(int(count or 0), minor)
+    packed = conn.execute(
+        select(
+            KpiRepWeek.owner_rep_id, KpiRepWeek.kind, KpiRepWeek.currency, KpiRepWeek.follow_ups
+        ).where(in_weeks, KpiRepWeek.kind == "contacted")
+    )
     blobs: dict[MilestoneKey, list[bytes]] = {}
-    for week, rep_id, kind, currency, count, amount, follow_ups in rows:
-        if week not in wanted_keys:
-            continue
-        key = (int(rep_id), kind, currency)
-        cell = out.get(key)
-        if cell is None:
-            cell = out[key] = MilestoneCell()
-        add_milestones(cell, MilestoneCell(int(count), amount))
+    for rep_id, kind, currency, follow_ups in plain_rows(packed):
         if follow_ups:
-            blobs.setdefault(key, []).append(follow_ups)
+            blobs.setdefault((int(rep_id), kind, currency), []).append(follow_ups)
     for key, parts in blobs.items():  # unpacked once per rep
         out[key].follow_ups += unpack(b"".join(parts))
     return out
