@@ -34,7 +34,8 @@ from store.kpi_counts import (
     plain_rows,
     rollup_cell,
 )
-from store.models import KpiWeek, Lead, Rep
+from store.models import Lead, Rep
+from store.models_kpi import KpiOwnerWeek, KpiWeek
 
 # A grouping of a report: None (the whole period), "rep", a slice ("pool", "source",
 # "territory") or a time grouping ("day", "week", "month", "quarter").
@@ -153,6 +154,9 @@ def _add(group: Group, cell: Cell, *, with_durations: bool) -> None:
         into.packed += cell.packed
 
 
+Rollup = type[KpiWeek] | type[KpiOwnerWeek]
+
+
 def _add_weeks(
     session: Session,
     out: Groups,
@@ -165,17 +169,25 @@ def _add_weeks(
     tz: ZoneInfo,
     emails: dict[int, str],
 ) -> None:
-    """Add the rollup's rows of ``weeks`` to each grouping's groups: counts added up by
-    the database per owner and group (a few rows per group), the durations' packed arrays read
-    once for the groupings that need them, and the few leads whose deadline is still
-    ahead taken out of the missed SLAs."""
+    """Add the rollups' rows of ``weeks`` to each grouping's groups: counts added up by
+    the database per owner and group (a few rows per group), the durations' packed
+    arrays read once for the groupings that need them, and the few leads whose deadline
+    is still ahead taken out of the missed SLAs. Every grouping but the sources reads
+    the rollup per owner (``kpi_owner_weeks``) unless sources are picked."""
     conn = session.connection()
-    where = [
-        KpiWeek.week.in_(sorted(weeks)),
-        *_filters(query, KpiWeek.pool, KpiWeek.source, KpiWeek.owner_rep_id),
-    ]
-    width = len(kpi_rollup.COUNT_COLUMNS)
-    sums = [func.sum(column) for column in kpi_rollup.COUNT_COLUMNS]
+    owners_table: Rollup = KpiOwnerWeek if query.sources is None else KpiWeek
+
+    def table_of(grouping: Grouping) -> Rollup:
+        return KpiWeek if grouping == "source" else owners_table
+
+    def where(table: Rollup) -> list[ColumnElement[bool]]:
+        source = KpiWeek.source if table is KpiWeek else None
+        return [
+            table.week.in_(sorted(weeks)),
+            *_filters(query, table.pool, source, table.owner_rep_id),
+        ]
+
+    width = len(kpi_rollup.COUNT_NAMES)
     by_week = {week.isoformat(): week for week in weeks} | {week: week for week in weeks}
 
     def value_of(grouping: Grouping, raw: Any) -> Any:
@@ -194,14 +206,16 @@ def _add_weeks(
     for level, groupings in levels.items():
         if not groupings:
             continue
-        keyed = [] if level == "rep" else [_week_column(level)]
+        table = table_of(level)
+        keyed = [] if level == "rep" else [_week_column(table, level)]
         # A chart's groups need no reps: a row per group and currency, not per owner.
         owned = level == "rep" or level not in counts_only
-        owner_column = KpiWeek.owner_rep_id if owned else null()
+        owner_column = table.owner_rep_id if owned else null()
+        sums = [func.sum(column) for column in kpi_rollup.count_columns(table)]
         counted = conn.execute(
-            select(*keyed, owner_column, KpiWeek.currency, *sums)
-            .where(*where)
-            .group_by(*keyed, *([KpiWeek.owner_rep_id] if owned else []), KpiWeek.currency)
+            select(*keyed, owner_column, table.currency, *sums)
+            .where(*where(table))
+            .group_by(*keyed, *([table.owner_rep_id] if owned else []), table.currency)
         )
         at = len(keyed)
         for row in plain_rows(counted):
@@ -218,16 +232,16 @@ def _add_weeks(
                     group.owners.add(owner)
     # The durations, for the groupings that need them: each row's packed arrays go to
     # its group's list (one dictionary look-up per row and grouping).
-    wanted = [g for g in out if g in durations]
-    keyed_by = [g for g in wanted if g is not None]
-    if wanted:
+    for table in {table_of(g) for g in out if g in durations}:
+        wanted = [g for g in out if g in durations and table_of(g) is table]
+        keyed_by = [g for g in wanted if g is not None]
         packed = conn.execute(
             select(
-                *(_week_column(g) for g in keyed_by),
-                KpiWeek.follow_up_s,
-                KpiWeek.cycle_days,
-                KpiWeek.first_contact_days,
-            ).where(*where)
+                *(_week_column(table, g) for g in keyed_by),
+                table.follow_up_s,
+                table.cycle_days,
+                table.first_contact_days,
+            ).where(*where(table))
         )
         rows = plain_rows(packed)
         if None in wanted:
@@ -252,15 +266,15 @@ def _add_weeks(
                 found.cell.counts[MISSED] -= count
 
 
-def _week_column(grouping: Grouping) -> Any:
+def _week_column(table: Rollup, grouping: Grouping) -> Any:
     """The rollup's column a grouping's groups are keyed by (the week, for time)."""
-    if grouping is None:
-        return None
     if grouping == "rep":
-        return KpiWeek.owner_rep_id
+        return table.owner_rep_id
     if grouping in PERIOD_GROUP_BYS:
-        return KpiWeek.week
-    return {"pool": KpiWeek.pool, "source": KpiWeek.source}[grouping]
+        return table.week
+    if grouping == "source":
+        return KpiWeek.source
+    return table.pool
 
 
 def _open_ahead(

@@ -72,27 +72,37 @@ from store.kpi_counts import (
     unpack,
     week_cells,
 )
-from store.models import KpiDirty, KpiMeta, KpiRepWeek, KpiWeek, Lead
+from store.models import Lead
+from store.models_kpi import KpiDirty, KpiMeta, KpiOwnerWeek, KpiRepWeek, KpiWeek
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT_S = 2.0
 WEEKS_PER_TRANSACTION = 8  # a writer waits at most for this many weeks' recount
-COUNT_COLUMNS = (
-    KpiWeek.leads,
-    KpiWeek.sla_met,
-    KpiWeek.sla_late,
-    KpiWeek.sla_open,
-    KpiWeek.meetings,
-    KpiWeek.qualified,
-    KpiWeek.proposals,
-    KpiWeek.won,
-    KpiWeek.lost,
-    KpiWeek.won_minor,
-    KpiWeek.rep_events,
-    KpiWeek.won_in_currency,
-    KpiWeek.won_in_currency_minor,
+# The counts of a cohort rollup row, in the order ``store.kpi_counts`` keeps them.
+COUNT_NAMES = (
+    "leads",
+    "sla_met",
+    "sla_late",
+    "sla_open",
+    "meetings",
+    "qualified",
+    "proposals",
+    "won",
+    "lost",
+    "won_minor",
+    "rep_events",
+    "won_in_currency",
+    "won_in_currency_minor",
 )
+COUNT_COLUMNS = tuple(getattr(KpiWeek, name) for name in COUNT_NAMES)
+
+
+def count_columns(table: type[KpiWeek] | type[KpiOwnerWeek]) -> list[Any]:
+    """``table``'s count columns in the order ``store.kpi_counts`` keeps them."""
+    return [getattr(table, name) for name in COUNT_NAMES]
+
+
 COHORT, MILESTONES = "c", "m"  # kpi_dirty's kinds: a creation day, a milestone day
 # The times whose UTC days the triggers mark, with their kind (as migration 0014 has them).
 _MARKED = (
@@ -290,6 +300,7 @@ def _refresh_some(session: Session, tz: ZoneInfo, *, wait: bool = True) -> bool:
 def _start_over(session: Session, tz: ZoneInfo, postgres: bool, *, exists: bool) -> None:
     """Forget both rollups and mark every day with a lead's creation or milestone."""
     session.execute(delete(KpiWeek))
+    session.execute(delete(KpiOwnerWeek))
     session.execute(delete(KpiRepWeek))
     day = "(({0}) AT TIME ZONE 'UTC')::date" if postgres else "date({0})"
     union = " UNION ".join(
@@ -313,14 +324,32 @@ def _start_over(session: Session, tz: ZoneInfo, postgres: bool, *, exists: bool)
 
 
 def _recount_cohort(session: Session, week: date, tz: ZoneInfo) -> None:
-    """Replace the week's rows of the cohort rollup with what the leads say now."""
+    """Replace the week's rows of both cohort rollups with what the leads say now: per
+    owner, pool, source and currency (``kpi_weeks``), and the same added up over the
+    sources (``kpi_owner_weeks``)."""
     start, end = midnight(week, tz), midnight(week + timedelta(days=7), tz)
     conn = session.connection()
     conn.execute(delete(KpiWeek).where(KpiWeek.week == week))
+    conn.execute(delete(KpiOwnerWeek).where(KpiOwnerWeek.week == week))
     cells = week_cells(session, [Lead.created_at >= start, Lead.created_at < end])
     rows = [_week_row(week, key, cell) for key, cell in cells.items()]
     if rows:
         conn.execute(insert(KpiWeek), rows)
+    owners: dict[CellKey, Cell] = {}
+    for (owner, pool, _source, currency), cell in cells.items():
+        into = owners.get((owner, pool, currency))
+        if into is None:
+            owners[(owner, pool, currency)] = cell
+            continue
+        into.counts = [a + b for a, b in zip(into.counts, cell.counts, strict=True)]
+        into.follow_up_s += cell.follow_up_s
+        into.cycle_days += cell.cycle_days
+        into.first_contact_days += cell.first_contact_days
+    owner_rows = [_week_row(week, key, cell) for key, cell in owners.items()]
+    for row in owner_rows:
+        del row["source"]
+    if owner_rows:
+        conn.execute(insert(KpiOwnerWeek), owner_rows)
 
 
 def _recount_milestones(session: Session, week: date, tz: ZoneInfo) -> None:
@@ -346,7 +375,7 @@ def _recount_milestones(session: Session, week: date, tz: ZoneInfo) -> None:
 
 
 def _week_row(week: date, key: CellKey, cell: Cell) -> dict[str, Any]:
-    owner, pool, source, currency = key
+    owner, pool, source, currency = key if len(key) == 4 else (key[0], key[1], None, key[2])
     row: dict[str, Any] = {
         "week": week,
         "owner_rep_id": owner,

@@ -15,7 +15,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -211,83 +210,6 @@ Index(
     sqlite_where=text("sla_due_at IS NOT NULL"),
     postgresql_where=text("sla_due_at IS NOT NULL"),
 )
-
-
-class KpiDirty(Base):
-    """A UTC day on which some lead's KPI facts changed: its creation day (``kind`` "c",
-    the cohort rollup) or one of its milestones' days (``kind`` "m", the leaderboard's),
-    before or after the change; written by triggers on ``leads`` (migration 0014).
-    ``store.kpi_rollup`` recounts the local weeks overlapping it and deletes the row if
-    ``version`` has not moved meanwhile."""
-
-    __tablename__ = "kpi_dirty"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class KpiMeta(Base):
-    """The KPI rollups' one row (``id`` 1): the time zone their weeks are local to."""
-
-    __tablename__ = "kpi_meta"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    timezone: Mapped[str] = mapped_column(String(64))
-    built_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class KpiWeek(Base):
-    """The cohort facts of the leads created in one local ISO week (``week``: its Monday),
-    per owner, pool, source and won deals' currency (``store.kpi_counts.week_cells``),
-    added up as ``store.kpi_counts`` counts them; the durations the medians need are kept
-    whole, as sorted, packed float64 arrays."""
-
-    __tablename__ = "kpi_weeks"
-    __table_args__ = (Index("ix_kpi_weeks_week", "week"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    week: Mapped[date] = mapped_column(Date)
-    owner_rep_id: Mapped[int | None] = mapped_column(Integer)
-    pool: Mapped[str | None] = mapped_column(String(100))
-    source: Mapped[str | None] = mapped_column(String(100))
-    currency: Mapped[str | None] = mapped_column(String(3))
-    leads: Mapped[int] = mapped_column(Integer)
-    sla_met: Mapped[int] = mapped_column(Integer)
-    sla_late: Mapped[int] = mapped_column(Integer)  # contacted after the deadline
-    sla_open: Mapped[int] = mapped_column(Integer)  # not contacted, with a deadline
-    meetings: Mapped[int] = mapped_column(Integer)
-    qualified: Mapped[int] = mapped_column(Integer)
-    proposals: Mapped[int] = mapped_column(Integer)
-    won: Mapped[int] = mapped_column(Integer)
-    lost: Mapped[int] = mapped_column(Integer)
-    won_minor: Mapped[int] = mapped_column(BigInteger)  # of the won deals without a currency
-    rep_events: Mapped[int] = mapped_column(BigInteger)
-    # The won deals in ``currency`` and their amounts (the row's other leads have none).
-    won_in_currency: Mapped[int] = mapped_column(Integer)
-    won_in_currency_minor: Mapped[int] = mapped_column(BigInteger)
-    follow_up_s: Mapped[bytes] = mapped_column(LargeBinary)
-    cycle_days: Mapped[bytes] = mapped_column(LargeBinary)
-    first_contact_days: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class KpiRepWeek(Base):
-    """The leaderboard's facts of one local ISO week (``week``: its Monday) per owner and
-    milestone (``kind``, a ``domain.leaderboard.POINTS`` key): the leads that first
-    reached it that week; for ``won``, per currency with the amounts' sum; for
-    ``contacted``, the follow-up seconds from first assignment, packed float64."""
-
-    __tablename__ = "kpi_rep_weeks"
-    __table_args__ = (Index("ix_kpi_rep_weeks_week", "week"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    week: Mapped[date] = mapped_column(Date)
-    owner_rep_id: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))
-    currency: Mapped[str | None] = mapped_column(String(3))
-    count: Mapped[int] = mapped_column(Integer)
-    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
-    follow_ups: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class IntakeCounter(Base):
@@ -667,3 +589,8 @@ class ImportRow(Base):
     # ``domain.lead_import.Problem`` each.
     problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     started_at: Mapped[datetime | None]
+
+
+# The KPI rollups' tables (store.models_kpi): imported here so that they are on
+# Base.metadata wherever the schema is built or compared (Alembic, the tests).
+from store import models_kpi  # noqa: E402, F401

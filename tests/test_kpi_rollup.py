@@ -26,7 +26,8 @@ from store import kpi_rollup
 from store import kpis as kpi_store
 from store import leaderboard as leaderboard_store
 from store.db import Database
-from store.models import KpiDirty, KpiWeek, Lead, Rep
+from store.models import Lead, Rep
+from store.models_kpi import KpiDirty, KpiOwnerWeek, KpiWeek
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -270,17 +271,30 @@ def test_whole_weeks_come_from_the_rollup(db: Database) -> None:
     week = date(2026, 2, 2)
     query = KpiQuery(start=week, end=week + timedelta(days=6))
 
+    by_source = query.model_copy(update={"group_by": "source"})
+
     def leads() -> float | None:
         with db.read() as session:
             got = kpi_store.report(session, query, config, tz=BERLIN, now=NOW)
         return got.kpis["leads_generated"].value
 
+    def sources() -> float:
+        with db.read() as session:
+            got = kpi_store.report(session, by_source, config, tz=BERLIN, now=NOW)
+        return sum(g.kpis["leads_generated"].value or 0 for g in got.groups)
+
     before = leads()
-    with db.session() as session:  # a rollup row changed behind the leads' back
+    assert sources() == before
+    with db.session() as session:  # rollup rows changed behind the leads' back
         session.execute(
-            text("UPDATE kpi_weeks SET leads = leads + 1000 WHERE week = :w"), {"w": week}
+            text("UPDATE kpi_owner_weeks SET leads = leads + 1000 WHERE week = :w"), {"w": week}
         )
-    assert leads() == (before or 0) + 1000 * _rows_of(db, week)
+        session.execute(
+            text("UPDATE kpi_weeks SET leads = leads + 100 WHERE week = :w"), {"w": week}
+        )
+    # The whole period from the rollup per owner; the sources from the one per source.
+    assert leads() == (before or 0) + 1000 * _rows_of(db, week, KpiOwnerWeek)
+    assert sources() == (before or 0) + 100 * _rows_of(db, week, KpiWeek)
     with db.session() as session:  # a lead of that week changes: the week is read again
         session.execute(
             text(
@@ -295,9 +309,9 @@ def test_whole_weeks_come_from_the_rollup(db: Database) -> None:
     assert leads() == before
 
 
-def _rows_of(db: Database, week: date) -> int:
+def _rows_of(db: Database, week: date, table: type[KpiWeek] | type[KpiOwnerWeek]) -> int:
     with db.read() as session:
-        return int(session.scalar(select(func.count()).where(KpiWeek.week == week)) or 0)
+        return int(session.scalar(select(func.count()).where(table.week == week)) or 0)
 
 
 def _postgres(db: Database) -> None:
