@@ -589,8 +589,3 @@ class ImportRow(Base):
     # ``domain.lead_import.Problem`` each.
     problems: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     started_at: Mapped[datetime | None]
-
-
-# The KPI rollups' tables (store.models_kpi): imported here so that they are on
-# Base.metadata wherever the schema is built or compared (Alembic, the tests).
-from store import models_kpi  # noqa: E402, F401

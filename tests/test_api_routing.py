@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 
+import store.models_kpi  # noqa: F401  (puts the KPI rollups' tables on Base.metadata)
 from connectors.local import LocalCRM
 from domain import routing_review as review
 from domain.config_yaml import load_yaml

@@ -8,7 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-import store.health  # noqa: F401  (puts the health_probe table on Base.metadata)
+import store.health
+import store.models_kpi  # noqa: F401  (puts the KPI rollups' tables on Base.metadata)
 from store.db import Database
 from store.migrate import alembic_config, upgrade
 from store.models import Base, CrmRecord

@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import store.health  # noqa: F401  (puts the health_probe table on Base.metadata)
+import store.health
+import store.models_kpi  # noqa: F401  (puts the KPI rollups' tables on Base.metadata)
 from store.models import Base
 
 config = context.config
