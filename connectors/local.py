@@ -28,7 +28,8 @@ from domain.crm import (
 )
 from domain.rules import FREEMAIL_DOMAINS
 from store.db import Database
-from store.models import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow, Rep, utcnow
+from store.models import Rep, utcnow
+from store.models_crm import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow
 
 # Accounts of the demo, so that the demo configuration's account-owner rule has owners to
 # find: (name, domain, owner's CRM id as in config/demo.yaml).

@@ -10,7 +10,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from domain.crm import CrmOwner
-from store.models import CrmInbound, CrmPollMark, CrmUser, Lead, utcnow
+from store.models import Lead, utcnow
+from store.models_crm import CrmInbound, CrmPollMark, CrmUser
 
 
 def save_owners(session: Session, crm: str, owners: list[CrmOwner]) -> None:

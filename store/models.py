@@ -1,15 +1,18 @@
-"""SQLAlchemy 2 table models. One Alembic revision per change of this file."""
+"""SQLAlchemy 2 table models: the base, teams and reps, leads and their events,
+notifications, the routing configuration, approvals and imports. The CRM connectors'
+tables are in ``store.models_crm``, the people's (users, sessions, tokens) in
+``store.models_auth``, the KPI rollups' in ``store.models_kpi``. One Alembic revision per
+change of any of them."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -244,108 +247,6 @@ class LeadEvent(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
-class CrmRecord(Base):
-    """A lead record of the embedded local CRM. ``status`` is a ``domain.crm.LeadStatus``
-    value; ``nurture_lists`` names the nurture lists the lead is on."""
-
-    __tablename__ = "crm_records"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    owner_id: Mapped[str | None] = mapped_column(String(100))
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    leadflow_id: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="open", server_default="open")
-    status_reason: Mapped[str | None] = mapped_column(Text)
-    nurture_lists: Mapped[list[str] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class CrmAccount(Base):
-    """An account (company) of the embedded local CRM, with its owner's CRM id."""
-
-    __tablename__ = "crm_accounts"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    domain: Mapped[str | None] = mapped_column(String(253), index=True)
-    owner_id: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrmTaskRow(Base):
-    """A follow-up task on a lead of the embedded local CRM; ``idempotency_key`` makes a
-    retried create leave one task."""
-
-    __tablename__ = "crm_tasks"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    crm_lead_id: Mapped[str] = mapped_column(ForeignKey("crm_records.id"), index=True)
-    owner_id: Mapped[str | None] = mapped_column(String(100))
-    subject: Mapped[str] = mapped_column(String(255))
-    due: Mapped[date] = mapped_column(Date)
-    description: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrmConversion(Base):
-    """A won lead of the embedded local CRM converted into an account, a contact and a
-    deal. One per lead (``crm_lead_id`` is unique), so a second conversion cannot happen.
-    ``amount`` is the deal's decimal amount as text (exact on every backend)."""
-
-    __tablename__ = "crm_conversions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    crm_lead_id: Mapped[str] = mapped_column(ForeignKey("crm_records.id"), unique=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("crm_accounts.id"))
-    contact_id: Mapped[str] = mapped_column(String(40))
-    deal_id: Mapped[str] = mapped_column(String(40))
-    deal_name: Mapped[str] = mapped_column(String(255))
-    amount: Mapped[str] = mapped_column(String(40))
-    currency: Mapped[str] = mapped_column(String(3))
-    close_date: Mapped[date] = mapped_column(Date)
-    owner_id: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrmUser(Base):
-    """A user of the configured CRM who can own records, as ``leadflow reps sync`` last
-    saw it; reps are linked to them by email (``store.crm_users``)."""
-
-    __tablename__ = "crm_users"
-    __table_args__ = (Index("ix_crm_users_crm_email", "crm", "email"),)
-
-    crm: Mapped[str] = mapped_column(String(20), primary_key=True)
-    owner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    name: Mapped[str | None] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(default=True)
-    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrmInbound(Base):
-    """A delivery from a CRM webhook or a Slack event (``source`` says which), kept by its
-    id so that a delivery repeated by the sender is handled once."""
-
-    __tablename__ = "crm_inbound"
-
-    source: Mapped[str] = mapped_column(String(20), primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class CrmPollMark(Base):
-    """Where polling the CRM for changes stopped: the connector's high-water mark."""
-
-    __tablename__ = "crm_poll_marks"
-
-    crm: Mapped[str] = mapped_column(String(20), primary_key=True)
-    mark: Mapped[str] = mapped_column(String(100))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
 class Notification(Base):
     """A message of the offline notifier, shown in the /inbox page. ``rep_id`` is the rep
     it went to, if a rep; ``recipient`` the address it went to: an email, or a channel's
@@ -425,82 +326,6 @@ class PoolStateRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     state: Mapped[dict[str, Any]]
     revision: Mapped[int] = mapped_column(Integer)
-
-
-class User(Base):
-    """An account of the admin app. ``role`` is a ``domain.users.Role`` value; the
-    password is stored as an argon2 hash only."""
-
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
-    password_hash: Mapped[str] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_login_at: Mapped[datetime | None]
-
-
-class WebSession(Base):
-    """A login. ``id`` is the SHA-256 of the random token that only the browser's cookie
-    holds, so a copy of this table does not let anyone in."""
-
-    __tablename__ = "web_sessions"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    csrf_secret: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-
-    user: Mapped[User] = relationship()
-
-
-class ApiToken(Base):
-    """A user's token for ``/api/v1``, stored as its SHA-256; ``prefix`` (its first 8
-    characters) tells tokens apart in lists."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    last_used_at: Mapped[datetime | None]
-    revoked_at: Mapped[datetime | None]
-
-    user: Mapped[User] = relationship()
-
-
-class LoginAttempt(Base):
-    """Failed logins of one key (``account:<email>`` or ``address:<client>``) in the
-    current fixed window."""
-
-    __tablename__ = "login_attempts"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    window_started_at: Mapped[datetime]
-    count: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class UserAudit(Base):
-    """One change of the accounts: who did what to whom (``subject``, an email), when."""
-
-    __tablename__ = "user_audit"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(320))
-    # user_created | role_changed | password_reset | user_deactivated | user_reactivated |
-    # token_created | token_revoked
-    action: Mapped[str] = mapped_column(String(40))
-    subject: Mapped[str] = mapped_column(String(320))
-    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Approval(Base):

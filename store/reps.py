@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.lead import Owner
-from store.models import CrmUser, Rep, Team
+from store.models import Rep, Team
+from store.models_crm import CrmUser
 
 DEMO_TEAM = "Inbound"
 DEMO_REPS = [

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from domain.lead import normalize_email
 from domain.users import Role, throttle_wait
-from store.models import ApiToken, LoginAttempt, User, UserAudit, WebSession, utcnow
+from store.models import utcnow
+from store.models_auth import ApiToken, LoginAttempt, User, UserAudit, WebSession
 
 UserAction = Literal[
     "user_created",

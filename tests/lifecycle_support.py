@@ -18,7 +18,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from domain.config_yaml import load_yaml
 from store import config as config_store
 from store.db import Database
-from store.models import CrmRecord, Notification
+from store.models import Notification
+from store.models_crm import CrmRecord
 from tests.conftest import Stack
 
 T = TypeVar("T")

@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 
-import store.models_kpi  # noqa: F401  (puts the KPI rollups' tables on Base.metadata)
 from connectors.local import LocalCRM
 from domain import routing_review as review
 from domain.config_yaml import load_yaml
@@ -27,6 +26,9 @@ from domain.routing import Router, RoutingSnapshot
 from domain.routing_review import RecordedLead
 from domain.rules import facts_of
 from store import config as config_store
+
+# The modules whose tables are on Base.metadata besides store.models': imported for that.
+from store import health, models_auth, models_crm, models_kpi  # noqa: F401
 from store.db import Database
 from store.models import Base
 from tests.conftest import API_TOKEN, Stack, make_settings, serve, unique_email

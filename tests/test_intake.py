@@ -15,7 +15,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from store.db import Database
-from store.models import CrmRecord, Lead, LeadEvent, Notification
+from store.models import Lead, LeadEvent, Notification
+from store.models_crm import CrmRecord
 from tests.conftest import (
     API_TOKEN,
     AdminUsers,

@@ -27,7 +27,8 @@ from connectors.local import LocalCRM
 from domain.lead import LeadSubmission, Owner
 from domain.lifecycle import AssignLeadInput, NotifyOwnerInput
 from store.db import Database
-from store.models import CrmRecord, Lead, LeadEvent, Notification, PoolStateRow
+from store.models import Lead, LeadEvent, Notification, PoolStateRow
+from store.models_crm import CrmRecord
 from tests.conftest import Stack, running_stack, unique_email
 
 T = TypeVar("T")

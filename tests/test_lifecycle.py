@@ -23,7 +23,8 @@ from domain.crm import CrmLeadData, CrmLeadRef
 from domain.lead import LeadSubmission
 from domain.lifecycle import AssignLeadInput, NotifyOwnerInput
 from store.db import Database
-from store.models import CrmRecord, LeadEvent, Notification, PoolStateRow, Rep
+from store.models import LeadEvent, Notification, PoolStateRow, Rep
+from store.models_crm import CrmRecord
 from tests.conftest import Stack, running_stack, unique_email
 
 

@@ -23,7 +23,8 @@ from domain.crm import CrmLeadData, CrmLeadRef, LeadStatus
 from domain.lead import Stage, workflow_id_for
 from domain.stages import allowed_events
 from store.db import Database
-from store.models import CrmConversion, CrmRecord, CrmTaskRow, LeadEvent, Notification
+from store.models import LeadEvent, Notification
+from store.models_crm import CrmConversion, CrmRecord, CrmTaskRow
 from tests.conftest import (
     API_TOKEN,
     LEAD_ID_SECRET,

@@ -15,7 +15,7 @@ from connectors.base import InvalidRecord
 from connectors.local import LocalCRM
 from domain.crm import CrmLeadData, CrmTask, DealWon, LeadStatus
 from store.db import Database
-from store.models import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow
+from store.models_crm import CrmAccount, CrmConversion, CrmRecord, CrmTaskRow
 
 DEAL = DealWon(
     name="Acme - 50 seats",

@@ -26,7 +26,8 @@ from cli import temporal_dev_command
 from store import reps as rep_store
 from store.db import Database
 from store.migrate import upgrade
-from store.models import CrmRecord, Lead, LeadEvent, Notification, PoolStateRow, Rep
+from store.models import Lead, LeadEvent, Notification, PoolStateRow, Rep
+from store.models_crm import CrmRecord
 from tests.conftest import API_TOKEN, terminate_open_workflows
 from tests.processes import (
     STARTUP_S,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from store.models import CrmRecord, Notification
+from store.models import Notification
+from store.models_crm import CrmRecord
 from tests.conftest import Stack, unique_email
 
 

@@ -18,7 +18,8 @@ from store import reps as rep_store
 from store import routing as routing_store
 from store.db import Database
 from store.migrate import upgrade
-from store.models import CrmRecord, Notification
+from store.models import Notification
+from store.models_crm import CrmRecord
 
 
 def test_migrations_create_every_table_and_rerun_harmlessly(db_url: str) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import store.health
-import store.models_kpi  # noqa: F401  (puts the KPI rollups' tables on Base.metadata)
+# The modules whose tables are on Base.metadata besides store.models': imported for that.
+from store import health, models_auth, models_crm, models_kpi  # noqa: F401
 from store.models import Base
 
 config = context.config

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from connectors.base import CRM
 from connectors.local import LocalCRM
 from store.db import Database
-from store.models import CrmConversion, CrmRecord, CrmTaskRow, Rep
+from store.models import Rep
+from store.models_crm import CrmConversion, CrmRecord, CrmTaskRow
 
 
 class LocalFake:

@@ -24,7 +24,8 @@ from starlette.datastructures import FormData
 from domain.users import Role, at_least
 from store import config as config_store
 from store import users as user_store
-from store.models import User, utcnow
+from store.models import utcnow
+from store.models_auth import User
 from web.deps import AppContext, get_context
 
 SESSION_COOKIE = "leadflow_session"
