@@ -24,20 +24,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli_import_view import ProgressView, count, say, say_columns, say_error, say_validation
+
 if TYPE_CHECKING:
     import argparse
 
-    from rich.progress import Task
     from temporalio.client import WorkflowHandle
 
     from domain.lead_import import Column, MappingError, Validation
     from settings import Settings
     from store.db import Database
 
-SHOWN_PROBLEMS = 20
 POLL_S = 0.5
 CHECK_WORKFLOW_S = 5.0
-PLAIN_EVERY_S = 10.0
 
 
 def add_leads_parser(sub: Any) -> None:
@@ -94,7 +93,7 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.file
     problem = source_problem(args.source)
     if problem:
-        _err(f"leadflow leads import: --source {problem}")
+        say_error(f"leadflow leads import: --source {problem}")
         return 2
     try:
         overrides = parse_map(getattr(args, "map", None) or [])
@@ -105,10 +104,10 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
         content = path.read_bytes()
         csv_file = read_csv(content, settings.import_max_rows)
     except OSError as err:
-        _err(f"leadflow leads import: cannot read {path}: {err.strerror or err}")
+        say_error(f"leadflow leads import: cannot read {path}: {err.strerror or err}")
         return 1
     except ImportFileError as err:
-        _err(f"leadflow leads import: {path}: {err}")
+        say_error(f"leadflow leads import: {path}: {err}")
         return 1
     columns = detect_columns(csv_file.headers)
     if overrides:
@@ -117,37 +116,37 @@ def _run_import(args: argparse.Namespace, settings: Settings) -> int:
         except MappingError as err:
             _map_errors(err)
             return 2
-    _say_columns(columns)
+    say_columns(columns)
     try:
         validation = validate_rows(csv_file, columns, args.source)
     except MappingError as err:
-        _err(f"leadflow leads import: {path}: {err} (headers: {', '.join(csv_file.headers)})")
+        say_error(f"leadflow leads import: {path}: {err} (headers: {', '.join(csv_file.headers)})")
         return 1
-    _say_validation(validation)
+    say_validation(validation)
     report = rejected_csv(validation.rejected)
     if args.report is not None:
         try:
             args.report.write_text(report, encoding="utf-8")
         except OSError as err:
-            _err(f"leadflow leads import: cannot write {args.report}: {err.strerror or err}")
+            say_error(f"leadflow leads import: cannot write {args.report}: {err.strerror or err}")
             return 1
-        _say(f"the rejected rows are in {args.report}")
+        say(f"the rejected rows are in {args.report}")
     if args.dry_run:
         if args.report is None and validation.rejected:
-            _say("")
+            say("")
             sys.stdout.write(report)
-        _say("dry run: nothing was imported")
+        say("dry run: nothing was imported")
         return 0
     if not validation.accepted:
-        _err("leadflow leads import: no row can be imported")
+        say_error("leadflow leads import: no row can be imported")
         return 1
     return _store_and_start(path, args.source, columns, validation, settings)
 
 
 def _map_errors(err: MappingError) -> None:
     for problem in err.problems:
-        _err(f"leadflow leads import: --map: {problem}")
-    _err("leadflow leads import: nothing was imported")
+        say_error(f"leadflow leads import: --map: {problem}")
+    say_error("leadflow leads import: nothing was imported")
 
 
 def _store_and_start(
@@ -174,12 +173,12 @@ def _store_and_start(
                 import_store.save_validation(session, row, columns, validation, secret)
                 import_id = row.id
         except Exception as err:
-            _err(
+            say_error(
                 f"leadflow leads import: cannot store the import in the database "
                 f"({type(err).__name__}); is it migrated (leadflow db upgrade)?"
             )
             return 1
-        _say(f"import {import_id}: {_count(len(validation.accepted), 'lead')} to import")
+        say(f"import {import_id}: {count(len(validation.accepted), 'lead')} to import")
         return _guarded(settings, db, import_id, start=True)
     finally:
         db.dispose()
@@ -198,10 +197,10 @@ def _run_watch(import_id: str, settings: Settings) -> int:
             row = import_store.get_import(session, import_id)
             status = row.status if row is not None else None
         if status is None:
-            _err(f"leadflow leads watch: there is no import {import_id}")
+            say_error(f"leadflow leads watch: there is no import {import_id}")
             return 1
         if status in (import_store.MAPPING, import_store.VALIDATED):
-            _err(
+            say_error(
                 f"leadflow leads watch: import {import_id} has not started; start it at "
                 f"{settings.base_url}/admin/imports/{import_id}"
             )
@@ -215,7 +214,7 @@ def _guarded(settings: Settings, db: Database, import_id: str, *, start: bool) -
     try:
         return asyncio.run(_start_and_watch(settings, db, import_id, start=start))
     except KeyboardInterrupt:
-        _err(
+        say_error(
             f"\nStopped watching. The import goes on in the worker; watch it with "
             f"`leadflow leads watch {import_id}` or at {settings.base_url}/admin/imports/"
             f"{import_id}"
@@ -235,7 +234,9 @@ async def _start_and_watch(settings: Settings, db: Database, import_id: str, *, 
             await start_import(client, settings, import_id)
     except Exception as err:
         saved = f"; the import is saved: start it at {page}" if start else ""
-        _err(f"leadflow leads: cannot reach Temporal at {settings.temporal_target} ({err}){saved}")
+        say_error(
+            f"leadflow leads: cannot reach Temporal at {settings.temporal_target} ({err}){saved}"
+        )
         return 1
     if start:
         with db.session() as session:
@@ -250,7 +251,7 @@ async def _start_and_watch(settings: Settings, db: Database, import_id: str, *, 
 
     state = await asyncio.to_thread(read)
     checked = time.monotonic()
-    with _ProgressView(state["accepted"]) as view:
+    with ProgressView(state["accepted"]) as view:
         while not state["done"]:
             view.queued(import_id, state)
             view.show(state)
@@ -261,18 +262,18 @@ async def _start_and_watch(settings: Settings, db: Database, import_id: str, *, 
                 ended = await _workflow_ended(handle)
                 state = await asyncio.to_thread(read)
                 if ended and not state["done"]:
-                    _err(
+                    say_error(
                         f"leadflow leads: the import's workflow ended ({ended}) before the "
                         "import finished"
                     )
                     return 1
         view.show(state)
     if state["status"] == import_store.FAILED:
-        _err(f"leadflow leads import: the import failed: {state['error']}")
+        say_error(f"leadflow leads import: the import failed: {state['error']}")
         return 1
-    _say(
-        f"imported {_count(state['imported'], 'lead')} from {_count(state['rows'], 'row')} "
-        f"({_count(state['merged'], 'duplicate')} merged, {state['rejected']} rejected) "
+    say(
+        f"imported {count(state['imported'], 'lead')} from {count(state['rows'], 'row')} "
+        f"({count(state['merged'], 'duplicate')} merged, {state['rejected']} rejected) "
         f"in {state['elapsed_s']:.0f} s; see {page}"
     )
     return 0
@@ -291,124 +292,3 @@ async def _workflow_ended(handle: WorkflowHandle[Any, Any]) -> str | None:
     if described.status in (None, WorkflowExecutionStatus.RUNNING):
         return None
     return described.status.name.lower()
-
-
-class _ProgressView:
-    """A rich progress bar on a terminal (rows, rate, time left); a plain line every
-    ``PLAIN_EVERY_S`` otherwise (a log, a pipe)."""
-
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class RateColumn(ProgressColumn):
-            """Rows a second, as rich measures them."""
-
-            def render(self, task: Task) -> Text:
-                speed = task.finished_speed or task.speed
-                return Text(f"{speed:.1f}/s" if speed else "?/s", style="progress.data.speed")
-
-        self.console = Console(stderr=True)
-        self.live = self.console.is_terminal
-        self.progress = Progress(
-            TextColumn("[bold]importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not self.live,
-        )
-        self.task = self.progress.add_task("import", total=total)
-        self.said = 0.0
-        self.behind: str | None = None
-
-    def __enter__(self) -> _ProgressView:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def queued(self, import_id: str, state: dict[str, Any]) -> None:
-        """Say so when the import waits in line, and when its turn comes."""
-        behind = state.get("queued_behind")
-        if behind == self.behind:
-            return
-        if behind is not None:
-            self.console.print(
-                f"import {import_id} is queued behind import {behind}: imports run one at a "
-                "time; it starts when the imports ahead of it have finished",
-                highlight=False,
-            )
-        elif state["status"] == "running":
-            self.console.print(f"import {import_id}: its turn came, importing", highlight=False)
-        self.behind = behind
-
-    def show(self, state: dict[str, Any]) -> None:
-        self.progress.update(self.task, completed=state["imported"])
-        now = time.monotonic()
-        if not self.live and (now - self.said >= PLAIN_EVERY_S or state["done"]):
-            self.said = now
-            rate = state["rate_per_s"]
-            left = state["seconds_left"]
-            self.console.print(
-                f"imported {state['imported']} of {state['accepted']} rows"
-                + (f", {rate:.1f} rows/s" if rate else "")
-                + (f", about {left:.0f} s left" if left else ""),
-                highlight=False,
-            )
-
-
-# ---------------------------------------------------------------------------- output
-
-
-def _say_columns(columns: list[Column]) -> None:
-    width = max((len(c.header) for c in columns), default=0) + 2
-    _say("columns:")
-    for column in columns:
-        header = f'"{column.header}"' if column.header else f"(column {column.index + 1})"
-        target = column.target or "ignored"
-        note = f"  ({column.note})" if column.note else ""
-        _say(f"  {header.ljust(width)} → {target}{note}")
-
-
-def _say_validation(validation: Validation) -> None:
-    from domain.lead_import import describe, problem_lines
-
-    _say(
-        f"{_count(validation.rows, 'row')}: {_count(len(validation.accepted), 'lead')} to "
-        f"import, {_count(len(validation.merged), 'duplicate')} merged into them, "
-        f"{len(validation.rejected)} rejected"
-    )
-    problems = list(problem_lines(validation.rejected))
-    for line, problem in problems[:SHOWN_PROBLEMS]:
-        _say(f"  {describe(line, problem)}")
-    if len(problems) > SHOWN_PROBLEMS:
-        _say(f"  … and {len(problems) - SHOWN_PROBLEMS} more (--report FILE writes them all)")
-
-
-def _count(number: int, word: str) -> str:
-    return f"{number} {word}{'' if number == 1 else 's'}"
-
-
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
