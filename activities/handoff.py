@@ -14,8 +14,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepActivities
+from activities.crm_write import crm_lead_data
 from activities.errors import classified
-from activities.lead import crm_lead_data
 from bots.blocks import lifecycle as blocks
 from bots.notifier import Message
 from domain.crm import CrmTask, DealWon

@@ -12,11 +12,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepActivities
+from activities.crm_write import crm_lead_data, record_crm_write
 from activities.errors import classified, to_application_error
 from bots.lead_cards import score_reasons
 from connectors.base import ConnectorError
 from domain.accounts import AccountMatch
-from domain.crm import CrmLeadData, CrmLeadRef
 from domain.kpi_facts import source_of
 from domain.lead import EventType, LeadSubmission, Stage, workflow_id_for
 from domain.lifecycle import (
@@ -36,71 +36,9 @@ from domain.scoring import score_lead
 from store import leads as lead_store
 from store import reps as rep_store
 from store import routing as routing_store
-from store.db import Database
 from store.models import Lead, utcnow
 
 log = logging.getLogger("leadflow.activities")
-
-
-def crm_lead_data(
-    lead_id: str, submission: LeadSubmission, owner_id: str | None, score: int | None
-) -> CrmLeadData:
-    """The CRM view of a submission, owned by the CRM user ``owner_id``
-    (``activities.crm_owner``)."""
-    return CrmLeadData(
-        email=submission.email,
-        first_name=submission.first_name,
-        last_name=submission.last_name,
-        company=submission.company,
-        title=submission.title,
-        phone=submission.phone,
-        country=submission.country,
-        state=submission.state,
-        website=submission.website,
-        industry=submission.industry,
-        company_size=submission.company_size,
-        lead_source=submission.source or submission.utm_source or "Web",
-        description=submission.message,
-        score=score,
-        owner_id=owner_id,
-        leadflow_id=lead_id,
-        extra=submission.extra,
-    )
-
-
-def record_crm_write(
-    db: Database,
-    lead_id: str,
-    key: str,
-    ref: CrmLeadRef,
-    detail: dict[str, str | bool | None] | None = None,
-    *,
-    unlinked: str | None = None,
-) -> CrmSyncResult:
-    """Keep the lead's CRM id and put the write on its timeline (``crm_synced``), once
-    per idempotency key. ``unlinked``: the rep whose CRM user is unknown (the record was
-    written without an owner)."""
-    with db.session() as session:
-        lead = lead_store.get_lead(session, lead_id)
-        if lead is not None:
-            lead.crm_id = ref.crm_id
-        lead_store.add_event_once(
-            session,
-            lead_id,
-            EventType.crm_synced,
-            idempotency_key=key,
-            data={
-                "crm": ref.crm,
-                "crm_id": ref.crm_id,
-                "owner_id": ref.owner_id,
-                "created": ref.created,
-                **({"owner_not_linked": unlinked} if unlinked else {}),
-                **(detail or {}),
-            },
-        )
-    return CrmSyncResult(
-        crm=ref.crm, crm_id=ref.crm_id, created=ref.created, owner_unlinked=unlinked
-    )
 
 
 class LeadActivities(StepActivities):

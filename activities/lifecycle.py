@@ -16,8 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import StepActivities
+from activities.crm_write import crm_lead_data, record_crm_write
 from activities.errors import classified
-from activities.lead import crm_lead_data, record_crm_write
 from bots.blocks import lifecycle as blocks
 from bots.blocks.lead_card import STAGE_WORDS, LastAction
 from bots.lead_cards import card_message
