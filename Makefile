@@ -3,8 +3,10 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-# Test files run on two workers (each with its own Temporal dev server and PostgreSQL):
-# most tests wait on timers, processes and browsers, so two share the 2 cores well.
+# Tests run on two workers (each with its own Temporal dev server and PostgreSQL): most
+# tests wait on timers, processes and browsers, so two share the 2 cores well. A worker
+# that runs out of tests takes some of the other's (worksteal), so one long file at the
+# end does not leave a core idle; no fixture is shared wider than a worker's session.
 TEST_WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -39,7 +41,7 @@ chromium:
 	  else echo "browser tests need Chromium: run 'sudo apt-get install -y chromium'" >&2; exit 1; fi; }
 
 test: lint chromium
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15; status=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=15; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; \
 	  exit $$status
 

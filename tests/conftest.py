@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -109,6 +110,13 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
     server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
     uri = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
+    # A throw-away server: a commit need not wait for the disk (a crash loses the last
+    # commits, never consistency). Tests that kill processes kill ours, not PostgreSQL.
+    engine = create_engine(uri, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("ALTER SYSTEM SET synchronous_commit = off"))
+        conn.execute(text("SELECT pg_reload_conf()"))
+    engine.dispose()
     yield uri.render_as_string(hide_password=False)
     server.cleanup()
 
@@ -139,13 +147,63 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'app.db'}"
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """A migrated database with the demo team and reps."""
-    database = Database(db_url)
+def _migrate_and_seed(url: str) -> None:
+    database = Database(url)
     upgrade(database)
     with database.session() as session:
         rep_store.seed_demo(session)
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head with the demo team and reps, made once per test
+    process and copied for each test (the migrations run in ``test_migrations.py``)."""
+    path = tmp_path_factory.mktemp("template") / "app.db"
+    _migrate_and_seed(f"sqlite:///{path}")
+    assert not path.with_name("app.db-wal").exists()  # all of it is in the one file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> str:
+    """The same on PostgreSQL: a database each test's is created from (CREATE DATABASE
+    ... TEMPLATE copies its files)."""
+    url = _fresh_postgres_database(postgres_admin_url)
+    _migrate_and_seed(url)
+    name = make_url(url).database
+    assert name
+    return name
+
+
+def _from_postgres_template(admin_url: str, url: str, template: str) -> None:
+    """Replace the empty database at ``url`` with a copy of ``template``."""
+    target = make_url(url)
+    admin = make_url(admin_url)
+    if admin.drivername == "postgresql":
+        admin = admin.set(drivername="postgresql+psycopg")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{target.database}"'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"'))
+    engine.dispose()
+
+
+@pytest.fixture
+def db(db_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A migrated database with the demo team and reps (a copy of the session's
+    template of its backend)."""
+    url = make_url(db_url)
+    if url.drivername.startswith("sqlite"):
+        assert url.database
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), url.database)
+    else:
+        _from_postgres_template(
+            request.getfixturevalue("postgres_admin_url"),
+            db_url,
+            request.getfixturevalue("postgres_template"),
+        )
+    database = Database(db_url)
     yield database
     database.dispose()
 
@@ -358,7 +416,7 @@ def admin_users(db: Database) -> AdminUsers:
     ``viewer@example.com`` (viewer), each with the password ``ADMIN_PASSWORD``. A team
     lead manages the pools whose ``manager`` is its email in the published configuration
     (the test publishes one that says so, where it matters)."""
-    with db.session() as session:
+    with db.session() as session, mock.patch.object(user_store, "hash_password", _hash_once):
         for email, name, role in [
             (ADMIN_EMAIL, "Ada Admin", Role.admin),
             (TEAM_LEAD_EMAIL, "Terry Lead", Role.team_lead),
@@ -366,6 +424,21 @@ def admin_users(db: Database) -> AdminUsers:
         ]:
             user_store.create_user(session, email, name, role, ADMIN_PASSWORD, "test")
     return AdminUsers()
+
+
+_HASHES: dict[str, str] = {}
+
+
+def _hash_once(password: str) -> str:
+    """The real argon2 hash of ``password``, computed once per test process: a hash
+    costs about 140 ms of CPU, and the fixture makes three per test. (Signing in still
+    verifies it for real.)"""
+    if password not in _HASHES:
+        _HASHES[password] = _HASH_PASSWORD(password)
+    return _HASHES[password]
+
+
+_HASH_PASSWORD = user_store.hash_password
 
 
 async def login(page: Page, base_url: str, email: str, password: str) -> None:
@@ -416,6 +489,23 @@ class Screenshots:
         await page.screenshot(path=str(path), full_page=full_page)
         shutil.copy(path, self.shared / path.name)
         return path
+
+    async def laptop(self, page: Page, name: str) -> Path:
+        """The whole page in a 1366-pixel-wide laptop window tall enough to show it all
+        (a full-page capture would smear the sticky navigation). Waits for the page a
+        click may still be opening: a document being replaced has no height to read."""
+        await page.wait_for_load_state("load")
+        height = await page.evaluate(
+            "document.documentElement ? document.documentElement.scrollHeight : 0"
+        )
+        if not height:  # read between two documents: the next one is loaded now
+            await page.wait_for_load_state("load")
+            height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": 1366, "height": max(768, int(height))})
+        try:
+            return await self.take(page, name, full_page=False)
+        finally:
+            await page.set_viewport_size({"width": 1366, "height": 768})
 
 
 @pytest.fixture

@@ -103,15 +103,6 @@ def save_behind(db: Database, change: Any, actor: str = "someone@example.com") -
         return config_store.save_draft(session, RoutingConfig.model_validate(data), actor, revision)
 
 
-async def shot(screenshots: Screenshots, page: Page, name: str) -> None:
-    """A screenshot of the whole page as a 1366-pixel-wide laptop window tall enough to
-    show it all (a full-page capture would smear the sticky navigation)."""
-    height = await page.evaluate("document.documentElement.scrollHeight")
-    await page.set_viewport_size({"width": 1366, "height": max(768, int(height))})
-    await screenshots.take(page, name, full_page=False)
-    await page.set_viewport_size({"width": 1366, "height": 768})
-
-
 async def csrf_token(page: Page) -> str:
     token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert token
@@ -128,11 +119,11 @@ async def test_admin_builds_a_territory_a_pool_and_a_nested_rule(
 
     # A territory: countries typed as names and codes, saved as ISO codes.
     await page.goto(f"{base_url}/admin/territories")
-    await shot(screenshots, page, "territories")
+    await screenshots.laptop(page, "territories")
     await page.click("text=Add a territory")
     await page.fill("#name", "Nordics")
     await page.fill("#countries", "Sweden, NO, denmark")
-    await shot(screenshots, page, "territory-form")
+    await screenshots.laptop(page, "territory-form")
     await page.click("button:has-text('Add territory')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved territory Nordics")
     territory = draft_of(db)[1].territories[-1]
@@ -151,10 +142,10 @@ async def test_admin_builds_a_territory_a_pool_and_a_nested_rule(
     await page.select_option("[name='members.1.rep']", "jordan.lee@example.com")
     await page.check("#fallback_kind-queue")
     await page.fill("#fallback_queue", "Nordics overflow")
-    await shot(screenshots, page, "pool-form")
+    await screenshots.laptop(page, "pool-form")
     await page.click("button:has-text('Add pool')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved pool Nordics AE")
-    await shot(screenshots, page, "pools")
+    await screenshots.laptop(page, "pools")
     assert draft_of(db)[1].pools[-1] == PoolConfig.model_validate(
         {
             "name": "Nordics AE",
@@ -195,7 +186,7 @@ async def test_admin_builds_a_territory_a_pool_and_a_nested_rule(
     await expect(page.locator("[data-path='c.1.2']")).to_have_count(0)
     await page.select_option("#assign_pool", "Nordics AE")
     assert posts == []
-    await shot(screenshots, page, "rule-form-nested")
+    await screenshots.laptop(page, "rule-form-nested")
     await page.click("button.primary:has-text('Add rule')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved rule Nordic enterprise")
     rule = draft_of(db)[1].rules[-1]
@@ -221,7 +212,7 @@ async def test_admin_builds_a_territory_a_pool_and_a_nested_rule(
         "country in territory Nordics and (company size ≥ 1000 or extra.tier is one of "
         "gold, platinum) → pool Nordics AE"
     )
-    await shot(screenshots, page, "rules")
+    await screenshots.laptop(page, "rules")
 
     # Reopened, the rule shows what was entered.
     await last.locator("a:has-text('Edit')").click()
@@ -230,9 +221,10 @@ async def test_admin_builds_a_territory_a_pool_and_a_nested_rule(
     await expect(page.locator("[name='c.1.match']")).to_have_value("any")
 
     await page.goto(f"{base_url}/admin/reps")
-    await shot(screenshots, page, "reps")
+    await screenshots.laptop(page, "reps")
     await page.click("#rep-0 a:has-text('Edit')")
-    await shot(screenshots, page, "rep-form")
+    await page.wait_for_url(f"{base_url}/admin/reps/0")
+    await screenshots.laptop(page, "rep-form")
 
 
 async def test_rule_builder_works_without_javascript(
@@ -268,7 +260,7 @@ async def test_rule_builder_works_without_javascript(
     await page.check("#assign_kind-account_owner")
     await page.check("#else_kind-rep")
     await page.select_option("#else_rep", "jordan.lee@example.com")
-    await shot(screenshots, page, "rule-form-no-js")
+    await screenshots.laptop(page, "rule-form-no-js")
     await page.click("button.primary:has-text('Add rule')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved rule Mid-market by hand")
     assert draft_of(db)[1].rules[-1] == Rule.model_validate(
@@ -296,7 +288,7 @@ async def test_rule_builder_works_without_javascript(
     await page.click("button.primary:has-text('Save rule')")
     await expect(page.locator("#c-1-value-error")).to_contain_text("number")
     await expect(page.locator("[name='c.1.value']")).to_have_value("lots")
-    await shot(screenshots, page, "rule-form-refused")
+    await screenshots.laptop(page, "rule-form-refused")
     assert draft_of(db)[0] == revision
     await context.close()
 
@@ -314,7 +306,7 @@ async def test_rules_reorder_and_disable(
     await page.locator("#rule-1").get_by_role("button", name="Disable").click()
     await expect(page.locator("#rule-1")).to_contain_text("Disabled")
     await page.locator("#rule-2").get_by_role("button", name="Duplicate").click()
-    await shot(screenshots, page, "rules-reordered")
+    await screenshots.laptop(page, "rules-reordered")
     rules = draft_of(db)[1].rules
     assert [(r.name, r.enabled) for r in rules] == [
         ("DACH enterprise", True),
@@ -340,10 +332,10 @@ async def test_deleting_a_pool_a_rule_uses_shows_the_problem_next_to_the_rule(
     rule = page.locator("#rule-1")
     await expect(rule.locator(".item-problems")).to_contain_text("unknown pool 'EMEA AE'")
     await expect(page.locator(".draft-bar")).to_contain_text("problem")
-    await shot(screenshots, page, "rules-with-problem")
+    await screenshots.laptop(page, "rules-with-problem")
     await rule.locator("a:has-text('Edit')").click()
     await expect(page.locator("#assign_pool-error")).to_contain_text("unknown pool 'EMEA AE'")
-    await shot(screenshots, page, "rule-form-problem")
+    await screenshots.laptop(page, "rule-form-problem")
 
 
 async def test_a_stale_save_keeps_the_input_and_says_so(
@@ -363,7 +355,7 @@ async def test_a_stale_save_keeps_the_input_and_says_so(
     await expect(page.locator(".stale")).to_contain_text(f"revision {behind}")
     await expect(page.locator("#name")).to_have_value("Avery P. Park")
     await expect(page.locator("#slack_user_id")).to_have_value("U0AVERY")
-    await shot(screenshots, page, "rep-form-stale")
+    await screenshots.laptop(page, "rep-form-stale")
     assert draft_of(db)[1].reps[0].name == "Avery Park"
 
     await page.click("button.primary:has-text('Save rep')")
@@ -388,7 +380,7 @@ async def test_a_team_lead_sets_out_of_office_in_their_pool_and_nothing_more(
     await page.fill("[name='ooo.0.from']", "2026-07-01")
     await page.fill("[name='ooo.0.until']", "2026-07-14")
     await page.fill("[name='m.0.weight']", "5")
-    await shot(screenshots, page, "rep-form-team-lead")
+    await screenshots.laptop(page, "rep-form-team-lead")
     await page.click("button.primary:has-text('Save rep')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved Avery Park")
     config = draft_of(db)[1]
@@ -401,7 +393,7 @@ async def test_a_team_lead_sets_out_of_office_in_their_pool_and_nothing_more(
     await page.goto(f"{base_url}/admin/pools/0")
     await expect(page.locator("#name")).to_have_count(0)
     await page.fill("[name='members.1.daily_cap']", "25")
-    await shot(screenshots, page, "pool-form-team-lead")
+    await screenshots.laptop(page, "pool-form-team-lead")
     await page.click("button.primary:has-text('Save pool')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved pool EMEA AE")
     assert draft_of(db)[1].pools[0].members[1].daily_cap == 25
@@ -410,7 +402,7 @@ async def test_a_team_lead_sets_out_of_office_in_their_pool_and_nothing_more(
     response = await page.goto(f"{base_url}/admin/rules")
     assert response is not None and response.status == 403
     await expect(page.locator("main")).to_contain_text("admin")
-    await shot(screenshots, page, "rules-forbidden-team-lead")
+    await screenshots.laptop(page, "rules-forbidden-team-lead")
 
     # Sam is in no pool the team lead manages: read-only, and a post is refused.
     await page.goto(f"{base_url}/admin/reps/2")

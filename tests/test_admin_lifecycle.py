@@ -162,14 +162,6 @@ def assert_only_changed(
     assert canonical(after.dump()) == canonical(expected)
 
 
-async def shot(screenshots: Screenshots, page: Page, name: str) -> None:
-    """The whole page in a 1366-pixel-wide window tall enough to show it all."""
-    height = await page.evaluate("document.documentElement.scrollHeight")
-    await page.set_viewport_size({"width": 1366, "height": max(768, int(height))})
-    await screenshots.take(page, name, full_page=False)
-    await page.set_viewport_size({"width": 1366, "height": 768})
-
-
 async def csrf_token(page: Page) -> str:
     token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert token
@@ -190,7 +182,7 @@ async def test_admin_edits_nurture_and_the_handoff(
     await expect(page.locator("#queue_retry_after")).to_have_value("15m")
     await expect(page.locator("#handoff_pool")).to_have_value("Account Management")
     await expect(page.locator("[name='tasks.1.subject']")).to_have_value("Send the welcome pack")
-    await shot(screenshots, page, "lifecycle")
+    await screenshots.laptop(page, "lifecycle")
 
     # Nurture: durations in any accepted form, saved in the canonical one.
     revision, before = draft_of(db)
@@ -232,7 +224,7 @@ async def test_admin_edits_nurture_and_the_handoff(
     await expect(page.locator("[name='tasks.1.subject']")).to_have_value(
         "Introduce the support team"
     )
-    await shot(screenshots, page, "handoff-editing")
+    await screenshots.laptop(page, "handoff-editing")
     await page.click("button:has-text('Save hand-off')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved the hand-off")
 
@@ -276,7 +268,7 @@ async def test_what_was_typed_wrong_is_refused_at_its_field_and_kept(
     await expect(page.locator("#cool_off")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#no_meeting_after-error")).to_contain_text("is required")
     await expect(page.locator("#recycle_score-error")).to_contain_text("0 or more")
-    await shot(screenshots, page, "lifecycle-refused")
+    await screenshots.laptop(page, "lifecycle-refused")
     assert draft_of(db)[0] == revision
 
     # A recycle score above the maximum could never be reached: refused, at the field.
@@ -313,7 +305,7 @@ async def test_what_was_typed_wrong_is_refused_at_its_field_and_kept(
     await expect(page.locator("#points-0-points-error")).to_contain_text("-100..100")
     await expect(page.locator("#points-1-kind-error")).to_contain_text("snake_case")
     await expect(page.locator("[name='points.1.kind']")).to_have_value("Link clicked")
-    await shot(screenshots, page, "scoring-refused")
+    await screenshots.laptop(page, "scoring-refused")
     assert draft_of(db)[0] == revision
 
 
@@ -357,7 +349,7 @@ async def test_admin_edits_grades_and_engagement(
         "country in territory DACH and (title contains VP or title contains Director)"
     )
     await expect(page.locator("#scoring-rule-2 .points")).to_have_text("\N{MINUS SIGN}10")
-    await shot(screenshots, page, "scoring")
+    await screenshots.laptop(page, "scoring")
 
     _, before = draft_of(db)
     await page.click("button:has-text('Add a grade')")
@@ -427,7 +419,7 @@ async def test_admin_builds_edits_and_deletes_scoring_rules(
     await page.select_option("[name='c.1.1.field']", "email_domain")
     await page.select_option("[name='c.1.1.op']", "ends_with")
     await page.fill("[name='c.1.1.value']", ".se")
-    await shot(screenshots, page, "scoring-rule-form")
+    await screenshots.laptop(page, "scoring-rule-form")
     await page.click("button.primary:has-text('Add scoring rule')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved scoring rule Nordic fintech")
     await expect(page.locator("#scoring-rule-3")).to_contain_text(
@@ -483,7 +475,7 @@ async def test_admin_builds_edits_and_deletes_scoring_rules(
     await page.click("[data-path='c.0'] button:has-text('Remove')")
     await page.click("button.primary:has-text('Save scoring rule')")
     await expect(page.locator("#c-match-error")).to_contain_text("add a condition")
-    await shot(screenshots, page, "scoring-rule-refused")
+    await screenshots.laptop(page, "scoring-rule-refused")
     assert draft_of(db)[0] == revision
 
     # Delete.
@@ -512,7 +504,7 @@ async def test_viewers_and_team_leads_read_but_cannot_save(
         await expect(page.locator("#cool_off")).to_have_value("90d")
         await expect(page.locator("button:has-text('Save nurture settings')")).to_have_count(0)
         if email.startswith("viewer"):
-            await shot(screenshots, page, "lifecycle-viewer")
+            await screenshots.laptop(page, "lifecycle-viewer")
         token = await csrf_token(page)
         for section, form in (
             ("nurture", {"cool_off": "1d"}),
@@ -552,7 +544,7 @@ async def test_a_pools_sla_and_holidays_survive_a_save_and_can_be_edited(
     await page.goto(f"{base_url}/admin/pools")
     await expect(page.locator("#pool-0")).to_contain_text("remind 30m")
     await expect(page.locator("#pool-0")).to_contain_text("working hours less 2 holidays")
-    await shot(screenshots, page, "pools")
+    await screenshots.laptop(page, "pools")
 
     # Saved as it is (a member's weight changed), the pool keeps its SLA and holidays.
     _, before = draft_of(db)
@@ -561,7 +553,7 @@ async def test_a_pools_sla_and_holidays_survive_a_save_and_can_be_edited(
     await expect(page.locator("#sla_escalate_after")).to_have_value("4h")
     await expect(page.locator("#sla_business_hours")).to_be_checked()
     await expect(page.locator("[name='holidays.1.date']")).to_have_value("2026-12-26")
-    await shot(screenshots, page, "pool-form-sla")
+    await screenshots.laptop(page, "pool-form-sla")
     await page.fill("[name='members.1.weight']", "3")
     await page.click("button.primary:has-text('Save pool')")
     await expect(page.locator(".flash-ok")).to_contain_text("Saved pool EMEA AE")
@@ -584,7 +576,7 @@ async def test_a_pools_sla_and_holidays_survive_a_save_and_can_be_edited(
         "comes after the reminder (3h)"
     )
     await expect(page.locator("#sla_max_reassignments-error")).to_contain_text("20")
-    await shot(screenshots, page, "pool-form-sla-refused")
+    await screenshots.laptop(page, "pool-form-sla-refused")
     assert draft_of(db)[0] == revision
 
     # Edited: the steps, round the clock, a holiday added and one removed.
@@ -702,4 +694,4 @@ async def test_the_inbox_names_recipients_who_are_not_reps(
         "cfo@example.com"
     )
     assert "—" not in await page.locator("tr.notification td.to").all_inner_texts()
-    await shot(screenshots, page, "inbox")
+    await screenshots.laptop(page, "inbox")

@@ -1,5 +1,5 @@
 """The fault run: 40 leads while the CRM answers rate limits or 5xx to 30% of its calls
-(on its own file, so that the test workers run it beside the other CRM scenarios)."""
+(each vendor once; the heaviest of the CRM scenarios)."""
 
 from __future__ import annotations
 

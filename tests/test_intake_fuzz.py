@@ -34,20 +34,20 @@ def _outcome(content_type: str, body: bytes) -> str:
     return "dropped" if bot else "valid"
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(payloads)
 def test_any_json_is_refused_precisely_or_accepted(payload: Any) -> None:
     _outcome("application/json", json.dumps(payload).encode())
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_any_bytes_are_refused_precisely_or_accepted(body: bytes) -> None:
     _outcome("application/json", body)
     _outcome("application/x-www-form-urlencoded", body)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(FIELDS), st.text(max_size=40)), max_size=8))
 def test_any_form_is_refused_precisely_or_accepted(pairs: list[tuple[str, str]]) -> None:
     from urllib.parse import urlencode
