@@ -41,6 +41,7 @@ __all__ = [
     "ApprovalStarted",
     "ApprovalState",
     "ApprovalStep",
+    "ApprovalWithdrawal",
     "Decision",
     "OpenLevelInput",
     "Outcome",
@@ -57,6 +58,8 @@ __all__ = [
 DISCOUNT_STAGES = (Stage.proposal, Stage.negotiation)
 # Who decided a request that timed out at its last level.
 TIMEOUT = "timeout"
+# Who ended a request its lead no longer allows (the lead's lifecycle withdrew it).
+LIFECYCLE = "lifecycle"
 
 
 def _text(value: str) -> str:
@@ -301,9 +304,17 @@ class ApprovalDecisionIn(BaseModel):
         return self
 
 
+class ApprovalWithdrawal(BaseModel):
+    """The lead's workflow ends a request its lead no longer allows (signal
+    ``withdraw``): why, in a few words ("the lead is lost now")."""
+
+    reason: str
+
+
 class ApprovalResult(BaseModel):
     """How a request ended: approved or rejected, by whom (``timeout`` when its last
-    level let the time pass), when, at which level (counted from 1)."""
+    level let the time pass), or withdrawn by the lead's ``lifecycle`` (``comment``
+    says why); when, at which level (counted from 1)."""
 
     approval_id: str
     lead_id: str
@@ -323,6 +334,15 @@ class ApprovalResult(BaseModel):
         """Whether ``decision`` is the one that made this result (sent again)."""
         wanted = Outcome.approved if decision.decision is Decision.approve else Outcome.rejected
         return not self.timed_out and self.decided_by == decision.by and self.outcome is wanted
+
+    def how(self) -> str:
+        """How it ended, for a refusal: "timed out", "approved by …", "withdrawn (the
+        lead is lost now)"."""
+        if self.outcome is Outcome.withdrawn:
+            return f"withdrawn ({self.comment})" if self.comment else "withdrawn"
+        if self.timed_out:
+            return "timed out"
+        return f"{self.outcome.value} by {self.decided_by}"
 
 
 class ApprovalStarted(BaseModel):

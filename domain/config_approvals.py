@@ -36,8 +36,20 @@ class ApprovalKind(StrEnum):
 
 
 class Outcome(StrEnum):
+    """How a request ended. ``withdrawn``: its lead moved on to a stage the request does
+    not apply in (a discount of a lead lost meanwhile) before anybody decided."""
+
     approved = "approved"
     rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+def _timeout_outcome(value: Outcome) -> Outcome:
+    if value is Outcome.withdrawn:
+        raise ValueError(
+            "on_timeout is approved or rejected: a request is withdrawn only when its lead moves on"
+        )
+    return value
 
 
 def _approver(value: Any) -> str:
@@ -101,7 +113,7 @@ class ApprovalChain(Strict):
     levels: Annotated[list[ApprovalLevel], AfterValidator(_some_level)] = Field(
         max_length=MAX_LEVELS
     )
-    on_timeout: Outcome = Outcome.rejected
+    on_timeout: Annotated[Outcome, AfterValidator(_timeout_outcome)] = Outcome.rejected
 
 
 class ApprovalsConfig(Strict):

@@ -170,10 +170,12 @@ class LeadState(BaseModel):
     event_results: dict[str, LeadEventResult] = Field(default_factory=dict)
     events_applied: int = 0
     # Approvals (``workflows.approval``): how many were requested (the next one's number),
-    # the open ones (approval id → kind), results signalled but not applied yet, and the
-    # discount approved last (percent).
+    # the open ones (approval id → kind), those of them withdrawn because the lead moved
+    # on (their result comes back like any other), results signalled but not applied
+    # yet, and the discount approved last (percent).
     approvals_requested: int = 0
     open_approvals: dict[str, str] = Field(default_factory=dict)
+    approvals_withdrawn: list[str] = Field(default_factory=list)
     approval_results: list[ApprovalResult] = Field(default_factory=list)
     approved_discount: Decimal | None = None
 

@@ -15,7 +15,7 @@ from domain.approvals import ApprovalInput, ApprovalResult, ApprovalStep
 from store.models import Approval
 
 PENDING = "pending"
-STATUSES = (PENDING, "approved", "rejected")
+STATUSES = (PENDING, "approved", "rejected", "withdrawn")
 
 
 def get_approval(session: Session, approval_id: str) -> Approval | None:
@@ -126,8 +126,8 @@ def list_approvals(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Approval], int]:
-    """A page of approvals (``status``: pending, approved or rejected; ``decided``: either
-    of the last two), newest first, and how many match in all."""
+    """A page of approvals (``status``: pending, approved, rejected or withdrawn;
+    ``decided``: ended any way), newest first, and how many match in all."""
     query = select(Approval)
     if status == "decided":
         query = query.where(Approval.status != PENDING)

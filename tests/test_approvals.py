@@ -5,6 +5,7 @@ applied to the lead; the chain's configuration checks and the message builders."
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,72 @@ async def test_approved_reassignment_reroutes_and_a_dispute_gives_the_lead_away(
     await record_history(stack, lead_id, "approved_reassignment_and_dispute_approval")
 
 
+# ------------------------------------------------------------------------- withdrawn
+
+
+@SQLITE
+async def test_requests_the_lead_leaves_behind_are_withdrawn_and_cannot_be_decided(
+    stack: Stack,
+) -> None:
+    """A discount and a reassignment wait for the manager; the deal is lost: both end as
+    withdrawn (nobody is asked any more, the requester hears why), and a decision sent
+    afterwards is refused saying so."""
+    manager_only = {"levels": [{"approvers": ["pool_manager"], "timeout": "1h"}]}
+    publish(stack, chains(discount=manager_only, reassignment=manager_only))
+    lead_id = await new_lead(stack)
+    owner = (await lead(stack, lead_id))["owner"]["email"]
+    for type_ in TO_NEGOTIATION:
+        await event(stack, lead_id, type_)
+    discount = await ask(stack, lead_id, kind="discount", percent=10, reason="pilot")
+    reassignment = await ask(stack, lead_id, kind="reassignment", reason="on leave")
+    assert discount.status_code == reassignment.status_code == 202, discount.text
+    ids = [discount.json()["approval_id"], reassignment.json()["approval_id"]]
+    for approval_id in ids:
+        assert (await approval(stack, approval_id))["status"] == "pending"
+
+    assert (await event(stack, lead_id, "lost", reason="budget"))["stage"] in ("lost", "nurturing")
+
+    async def withdrawn(approval_id: str) -> dict[str, Any] | None:
+        found = await approval(stack, approval_id)
+        return found if found["status"] != "pending" else None
+
+    for approval_id in ids:
+        found = await eventually_async(partial(withdrawn, approval_id), "withdrawn", within=8)
+        assert (found["status"], found["decided_by"], found["timed_out"]) == (
+            "withdrawn",
+            "lifecycle",
+            False,
+        ), found
+        assert found["comment"].startswith("the lead is "), found
+        late = await decide(stack, approval_id, decision="approve", by=MANAGER)
+        assert late.status_code == 409, late.text
+        assert "withdrawn (the lead is " in late.json()["detail"][0]["message"], late.text
+        child = stack.client.get_workflow_handle(approval_id)
+        assert await eventually_async(partial(completed, child), "the approval ended")
+
+    def told_twice() -> list[Any] | None:
+        told = notifications(stack.db, lead_id, "approval_result")
+        return told if len(told) == 2 else None
+
+    told = await eventually(told_twice, "told the requester of both")
+    assert {n.recipient for n in told} == {owner}
+    assert all("Withdrawn on " in n.text and "the lead is " in n.text for n in told), told
+    body = await until(
+        stack,
+        lead_id,
+        lambda b: len(of_type(b, "approval_decided")) == 2,
+        what="both endings on the timeline",
+    )
+    assert {e["data"]["outcome"] for e in of_type(body, "approval_decided")} == {"withdrawn"}
+    assert body["owner"]["email"] == owner and "reassigned" not in types(body)
+    assert "approval_not_applied" not in types(body)
+    state = await lead_state(stack, lead_id)
+    assert state["open_approvals"] == {} and state["approvals_withdrawn"] == []
+    listed = await stack.http.get("/api/v1/approvals?status=withdrawn", headers=stack.auth)
+    assert {a["approval_id"] for a in listed.json()["approvals"]} == set(ids), listed.text
+    await record_history(stack, lead_id, "requests_left_behind_are_withdrawn_approval")
+
+
 # ------------------------------------------------------------------------- refusals
 
 
@@ -338,6 +405,26 @@ async def test_an_approver_decides_in_the_admin_app(
     decided = page.locator("#decided")
     await expect(decided).to_contain_text("keep it with the owner")
     await expect(decided).to_contain_text("Terry Lead")  # the team lead's name
+    # A dispute left waiting when the lead is disqualified ends as withdrawn.
+    claimant = "sam.rivera@example.com"
+    if (await lead(stack, lead_id))["owner"]["email"] == claimant:
+        claimant = "jordan.lee@example.com"
+    dispute = await ask(
+        stack, lead_id, kind="ownership_dispute", claimant=claimant, reason="my account"
+    )
+    assert dispute.status_code == 202, dispute.text
+    await event(stack, lead_id, "disqualified", reason="a student project")
+    withdrawn = page.locator(f"#{dispute.json()['approval_id']}")
+
+    async def shown() -> bool | None:
+        await page.goto(f"{stack.base_url}/admin/approvals")
+        return (
+            await withdrawn.count() == 1 and "withdrawn" in await withdrawn.inner_text()
+        ) or None
+
+    await eventually_async(shown, "the withdrawn dispute on the page", within=8)
+    await expect(withdrawn).to_contain_text("nobody: the lead moved on")
+    await expect(withdrawn).to_contain_text("the lead is disqualified now")
     await screenshots.take(page, "approvals-decided")
     # A viewer is no approver here: nothing to decide.
     await page.context.clear_cookies()
@@ -374,6 +461,14 @@ def test_approval_chain_problems_are_located() -> None:
     )
     found = {(p.location, p.line): p.message for p in check_yaml(text)}
     assert "unknown approver 'the boss'" in found[("approvals.discount.levels[0].approvers[1]", 10)]
+    withdrawn = BASE + (
+        "approvals:\n  discount:\n    levels:\n"
+        "      - {approvers: [pool_manager], timeout: 4h}\n"
+        "    on_timeout: withdrawn\n"
+    )
+    [problem] = check_yaml(withdrawn)
+    assert problem.location == "approvals.discount.on_timeout", problem
+    assert "approved or rejected" in problem.message
     assert "at least one approver" in found[("approvals.discount.levels[2].approvers", 12)]
     assert "at least one level" in found[("approvals.reassignment.levels", 14)]
     ordered = BASE + (
@@ -415,6 +510,16 @@ def test_approval_messages_escape_what_people_wrote() -> None:
     assert "Rejected by Dana" in text and "too <deep>" in text
     assert not [b for b in blocks if b["type"] == "actions"]
     assert "too &lt;deep&gt;" in str(blocks)
+    gone = result.model_copy(
+        update={
+            "outcome": Outcome.withdrawn,
+            "decided_by": "lifecycle",
+            "comment": "the lead is <lost> now",
+        }
+    )
+    text, blocks = approval_locked(request, "Pat", None, "Avery", result=gone)
+    assert "Withdrawn on 2026-12-01 11:00 UTC: the lead is <lost> now." in text
+    assert "the lead is &lt;lost&gt; now" in str(blocks)
 
 
 percents = st.decimals(min_value=0, max_value=100, places=2)

@@ -93,7 +93,7 @@ class ApprovalOut(BaseModel):
     reason: str
     requested_by: str
     requested_at: datetime
-    status: str = Field(description="pending, approved or rejected")
+    status: str = Field(description="pending, approved, rejected or withdrawn")
     timed_out: bool
     level: int = Field(description="the level it waits for (or was decided at), from 1")
     levels: int
@@ -200,8 +200,7 @@ def _stored_answer(
         raise DecisionRefused(409, "approval_id", "this request is no longer open")
     if result.same_decision(decision):
         return result
-    how = "timed out" if result.timed_out else f"{result.outcome.value} by {result.decided_by}"
-    raise DecisionRefused(409, "approval_id", f"this request was already decided: {how}")
+    raise DecisionRefused(409, "approval_id", f"this request was already decided: {result.how()}")
 
 
 # ------------------------------------------------------------------------------ routes
@@ -303,8 +302,8 @@ async def list_approvals(
     context: Context,
     _auth: ApiViewer,
     status: Annotated[
-        Literal["pending", "approved", "rejected", "decided"] | None,
-        Query(description="pending, approved, rejected, or decided (either)"),
+        Literal["pending", "approved", "rejected", "withdrawn", "decided"] | None,
+        Query(description="pending, approved, rejected, withdrawn, or decided (ended any way)"),
     ] = None,
     lead_id: Annotated[str | None, Query(max_length=24)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,

@@ -36,6 +36,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalActivities
     from domain.approvals import (
+        LIFECYCLE,
         TIMEOUT,
         ApprovalDecisionIn,
         ApprovalInput,
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalResult,
         ApprovalStarted,
         ApprovalState,
+        ApprovalWithdrawal,
         Decision,
         OpenLevelInput,
         Outcome,
@@ -64,6 +66,9 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 APPROVAL_DECIDED = "approval_decided"
+WITHDRAW = "withdraw"
+# Lead runs before this change did not withdraw requests their lead left behind.
+WITHDRAW_APPROVALS = "withdraw-approvals-left-behind"
 
 
 def _act(
@@ -93,6 +98,8 @@ class ApprovalWorkflow:
         self._deadline: datetime | None = None
         self._result: ApprovalResult | None = None
         self._recorded = False
+        # A withdrawal signalled before ``run`` read its input (then applied by it).
+        self._withdrawal: ApprovalWithdrawal | None = None
 
     @property
     def params(self) -> ApprovalInput:
@@ -103,6 +110,8 @@ class ApprovalWorkflow:
     async def run(self, params: ApprovalInput) -> ApprovalResult:
         self._params = params
         self._index = params.start
+        if self._withdrawal is not None:
+            self.withdraw(self._withdrawal)
         await self._try("record the request", ApprovalActivities.record_approval_request, params)
         opened: list[int] = []
         for index in range(params.start, len(params.levels)):
@@ -161,6 +170,25 @@ class ApprovalWorkflow:
         except ActivityError as err:
             workflow.logger.error(
                 "approval %s could not %s: %s", self.params.approval_id, what, failure_of(err)
+            )
+
+    @workflow.signal(name=WITHDRAW)
+    def withdraw(self, withdrawal: ApprovalWithdrawal) -> None:
+        """The lead moved on to a stage the request does not apply in: it ends as
+        ``withdrawn`` unless somebody decided first (the first ending wins)."""
+        if self._params is None:
+            self._withdrawal = withdrawal
+            return
+        if self._result is None:
+            self._result = ApprovalResult(
+                approval_id=self.params.approval_id,
+                lead_id=self.params.lead_id,
+                request=self.params.request,
+                outcome=Outcome.withdrawn,
+                decided_by=LIFECYCLE,
+                decided_at=workflow.now(),
+                level=self.params.levels[self._index].number,
+                comment=withdrawal.reason,
             )
 
     @workflow.query(name="state")
@@ -222,13 +250,8 @@ class ApprovalWorkflow:
         if result is not None:
             if result.same_decision(decision):
                 return None
-            how = (
-                "timed out"
-                if result.timed_out
-                else f"{result.outcome.value} by {result.decided_by}"
-            )
             return _refused(
-                f"this request was already decided: {how}",
+                f"this request was already decided: {result.how()}",
                 "AlreadyDecided",
                 result=result.model_dump(mode="json"),
             )
@@ -365,8 +388,37 @@ class LeadApprovals(EventSteps):
             state.open_approvals = {
                 k: v for k, v in state.open_approvals.items() if k != result.approval_id
             }
+            state.approvals_withdrawn = [
+                a for a in state.approvals_withdrawn if a != result.approval_id
+            ]
             if result.outcome is Outcome.approved:
                 await self._apply_approved(result)
+
+    async def _withdraw_approvals_left_behind(self) -> None:
+        """End the open requests the lead's stage no longer allows (a discount of a lead
+        lost, a reassignment of a lead won): their approvers stop being asked, and hear
+        why. A request decided meanwhile keeps its decision (applied as above)."""
+        state = self.state
+        stage = state.stage if state.routed else Stage.captured
+        behind = [
+            approval_id
+            for approval_id, kind in state.open_approvals.items()
+            if approval_id not in state.approvals_withdrawn
+            and stage not in stages_for(ApprovalKind(kind))
+        ]
+        if not behind or not workflow.patched(WITHDRAW_APPROVALS):
+            return
+        reason = f"the lead is {stage.value.replace('_', ' ')} now"
+        for approval_id in behind:
+            try:
+                await workflow.get_external_workflow_handle(approval_id).signal(
+                    WITHDRAW, ApprovalWithdrawal(reason=reason)
+                )
+            except FailureError as err:
+                # Its workflow has ended: the result it signalled is on its way, or was
+                # applied; nothing is left to withdraw.
+                workflow.logger.info("approval %s not withdrawn: %s", approval_id, err)
+        state.approvals_withdrawn = [*state.approvals_withdrawn, *behind]
 
     async def _apply_approved(self, result: ApprovalResult) -> None:
         state = self.state

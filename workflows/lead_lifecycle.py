@@ -178,6 +178,7 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop, LeadApprovals):
 
         while True:
             if state.stage in TERMINAL and not self._has_work():
+                await self._withdraw_approvals_left_behind()
                 if await self._close():
                     break
                 continue
@@ -193,6 +194,7 @@ class LeadLifecycleWorkflow(TimerSteps, LegacyLoop, LeadApprovals):
                 await self._fire_due_timers()
                 if state.stage is Stage.won and not state.attention:
                     await self._hand_off()
+                await self._withdraw_approvals_left_behind()
             if self._continue or self._history_is_long(params):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(

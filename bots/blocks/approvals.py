@@ -130,7 +130,9 @@ def approval_notice(
     what = describe(request, _lead(lead_name, company), people)
     status = outcome_text(result, decider_name)
     text = f"Your request for {what}: {status}"
-    mark = ":white_check_mark:" if result.outcome is Outcome.approved else ":x:"
+    mark = {Outcome.approved: ":white_check_mark:", Outcome.withdrawn: ":heavy_minus_sign:"}.get(
+        result.outcome, ":x:"
+    )
     blocks: Blocks = [_section(f"{mark} Your request for *{_esc(what)}*: {_esc(status)}")]
     url = _open_lead(lead_url)
     if url:
@@ -158,8 +160,12 @@ def describe(request: ApprovalRequest, lead: str, people: Mapping[str, str] | No
 
 def outcome_text(result: ApprovalResult, decider_name: str | None = None) -> str:
     """How a request ended, in one sentence: "Approved by Dana Cole on 2026-12-01 10:00
-    UTC.", "Rejected by …: too deep a cut.", "Timed out at level 3: rejected."."""
+    UTC.", "Rejected by …: too deep a cut.", "Timed out at level 3: rejected.",
+    "Withdrawn on …: the lead is lost now."."""
     when = _plain_time(result.decided_at)
+    if result.outcome is Outcome.withdrawn:
+        why = f": {_cut(result.comment, PROSE_LIMIT)}" if result.comment else ""
+        return f"Withdrawn on {when}{why}."
     if result.timed_out:
         return f"Timed out at level {result.level} on {when}: {result.outcome.value}."
     who = _cut(decider_name or result.decided_by)
