@@ -5,6 +5,7 @@ workflow ended."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -140,6 +141,56 @@ def list_approvals(
         query.order_by(Approval.requested_at.desc(), Approval.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), int(total)
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One step of a request's audit trail, for the admin's audit log: ``action`` is
+    requested, escalated, approved, rejected, timed_out or withdrawn; ``by`` a person's
+    email, ``timeout`` or ``lifecycle``."""
+
+    at: datetime
+    approval_id: str
+    lead_id: str
+    kind: str
+    action: str
+    by: str
+    level: int
+    levels: int
+    approvers: list[str]
+    comment: str | None
+
+
+def audit_trail(session: Session, limit: int = 100) -> list[TrailEntry]:
+    """The latest steps of the approval requests, newest first: the trails of the
+    ``limit`` requests asked last and the ``limit`` decided last (an escalation of a
+    request older than both is left out)."""
+    asked = select(Approval).order_by(Approval.requested_at.desc()).limit(limit)
+    decided = (
+        select(Approval)
+        .where(Approval.decided_at.is_not(None))
+        .order_by(Approval.decided_at.desc())
+        .limit(limit)
+    )
+    rows = {row.id: row for query in (asked, decided) for row in session.scalars(query)}
+    found = [
+        TrailEntry(
+            at=datetime.fromisoformat(step["at"]),
+            approval_id=row.id,
+            lead_id=row.lead_id,
+            kind=row.kind,
+            action=str(step["action"]),
+            by=str(step["by"]),
+            level=int(step["level"]),
+            levels=row.levels,
+            approvers=list(step.get("approvers") or []),
+            comment=step.get("comment"),
+        )
+        for row in rows.values()
+        for step in row.history
+    ]
+    found.sort(key=lambda e: e.at, reverse=True)
+    return found[:limit]
 
 
 def _entry(at: datetime, action: str, by: str, level: int, **data: Any) -> dict[str, Any]:

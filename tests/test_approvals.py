@@ -426,6 +426,21 @@ async def test_an_approver_decides_in_the_admin_app(
     await expect(withdrawn).to_contain_text("nobody: the lead moved on")
     await expect(withdrawn).to_contain_text("the lead is disqualified now")
     await screenshots.take(page, "approvals-decided")
+    # Each step is in the audit log, newest first, with who took it.
+    await page.goto(f"{stack.base_url}/admin/audit?kind=approval")
+    steps = page.locator("#audit tbody tr")
+    await expect(steps.first).to_contain_text("Leadflow (the lead moved on)")
+    await expect(steps.first).to_contain_text("withdrew ownership dispute for Robin")
+    await expect(steps.first).to_contain_text("the lead is disqualified now")
+    rejected = page.locator("#audit tr.action-approval_rejected")
+    await expect(rejected).to_contain_text("team.lead@example.com")
+    await expect(rejected).to_contain_text("keep it with the owner")
+    await expect(page.locator("#audit tr.action-approval_requested")).to_have_count(2)
+    await expect(page.locator("#audit tr.audit-config")).to_have_count(0)
+    await screenshots.laptop(page, "audit-approvals")
+    await page.goto(f"{stack.base_url}/admin/audit")  # with the configuration's changes
+    await expect(page.locator("#audit tr.audit-approval")).to_have_count(4)
+    await expect(page.locator("#audit tr.audit-config").first).to_be_visible()
     # A viewer is no approver here: nothing to decide.
     await page.context.clear_cookies()
     await login(page, stack.base_url, admin_users.viewer, admin_users.password)
