@@ -111,6 +111,7 @@ def build_worker(
             handoff.create_onboarding_tasks,
             handoff.announce_win,
             inbound.interpret_notice,
+            inbound.record_notice_failure,
             inbound.poll_changes,
             inbound.save_mark,
             inbound.apply_change,

@@ -23,6 +23,7 @@ from connectors.base import CRM, ConnectorError
 from domain.crm import ChangePage, CrmChange, CrmChangeKind, CrmNotice
 from domain.crm_events import (
     ChangeOutcome,
+    NoticeFailure,
     Outcome,
     already_reflected,
     event_for,
@@ -31,7 +32,7 @@ from domain.crm_events import (
 from domain.crm_links import LinkReport, RepToLink, link_reps
 from domain.lead import EventType, Stage, workflow_id_for
 from domain.stages import LeadEventResult
-from store import crm_users
+from store import crm_failures, crm_users
 from store import leads as lead_store
 from store import reps as rep_store
 from store.db import Database
@@ -66,6 +67,20 @@ class CrmInboundActivities:
             return self._crm.interpret(notice)
         except ConnectorError as err:
             raise to_application_error(err, self._crm.name) from None
+
+    @activity.defn(name="record_crm_notice_failure")
+    @classified
+    def record_notice_failure(self, failure: NoticeFailure) -> None:
+        """Keep a notice's step that failed for good, for the needs-attention page."""
+        with self._db.session() as session:
+            if crm_failures.record_failure(session, self._crm.name, failure):
+                log.warning(
+                    "%s notice %s: %s failed for good: %s",
+                    self._crm.name,
+                    failure.notice.notice_id,
+                    failure.step,
+                    failure.message,
+                )
 
     @activity.defn(name="poll_crm_changes")
     @classified

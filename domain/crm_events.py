@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from domain.crm import CrmChange, CrmChangeKind
+from domain.crm import CrmChange, CrmChangeKind, CrmNotice
 from domain.lead import Stage
 from domain.stages import LeadEventIn, LeadEventType
 
@@ -90,3 +90,16 @@ class ChangeOutcome(BaseModel):
     lead_id: str | None
     outcome: Outcome
     detail: str | None = None
+
+
+class NoticeFailure(BaseModel):
+    """A step of a webhook notice's workflow that failed for good, to be shown on the
+    needs-attention page and retried from there: ``step`` is ``read`` (the connector
+    could not say what changed) or ``send <n>`` (the n-th change, from 1, could not be
+    sent to its lead)."""
+
+    workflow_id: str
+    step: str
+    notice: CrmNotice
+    error_type: str
+    message: str

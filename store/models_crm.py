@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models import Base, utcnow
@@ -114,3 +114,28 @@ class CrmPollMark(Base):
     crm: Mapped[str] = mapped_column(String(20), primary_key=True)
     mark: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CrmNoticeFailure(Base):
+    """A webhook's notice that could not be brought into the lifecycle for good (the CRM
+    refused to say what changed, or the change could not be sent to its lead): what it
+    said, which step failed and why, for the needs-attention page and its Retry. One row
+    per failed workflow and step; ``retried_at`` set once somebody ran it again."""
+
+    __tablename__ = "crm_notice_failures"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "step", name="uq_crm_notice_failures_step"),
+        Index("ix_crm_notice_failures_open", "retried_at", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    step: Mapped[str] = mapped_column(String(40))
+    crm: Mapped[str] = mapped_column(String(20))
+    notice: Mapped[dict[str, Any]] = mapped_column(JSON)
+    error_type: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retried_at: Mapped[datetime | None] = mapped_column(default=None)
+    retried_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    retry_workflow_id: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -310,7 +310,12 @@ async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[httpx.As
 HISTORIES = Path(__file__).parent / "histories"
 # Tests whose lead and hand-off histories are recorded (one per lifecycle path) with
 # LEADFLOW_RECORD_HISTORY=1; tests/test_replay.py replays every recorded history.
-RECORDED_MODULES = ("test_lifecycle_paths.py", "test_crm_e2e.py", "test_approvals.py")
+RECORDED_MODULES = (
+    "test_lifecycle_paths.py",
+    "test_crm_e2e.py",
+    "test_approvals.py",
+    "test_admin_crm.py",
+)
 KINDS = {
     "Handoff": "handoff",
     "CrmNotice": "crm_notice",

@@ -1,19 +1,24 @@
-"""The admin app on a vendor CRM: the reps page shows who is linked to a CRM user, and a
-lead shows why it needs attention and the CRM changes that did not apply."""
+"""The admin app on a vendor CRM: the reps page shows who is linked to a CRM user, a
+lead shows why it needs attention and the CRM changes that did not apply, and a notice
+the CRM would not explain waits on the needs-attention page for a retry."""
 
 from __future__ import annotations
 
+import os
+from decimal import Decimal
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
+from sqlalchemy import select
 from temporalio.client import Client
 
 from domain.users import Role
 from store import users as user_store
-from tests.conftest import ADMIN_PASSWORD, Screenshots, login
+from store.models_crm import CrmNoticeFailure
+from tests.conftest import ADMIN_PASSWORD, HISTORIES, Screenshots, login
 from tests.crm_support import HUBSPOT_SECRET, vendor_stack
 from tests.fakes.deliveries import hubspot_delivery, hubspot_event
-from tests.lifecycle_support import lead, until
+from tests.lifecycle_support import eventually_async, lead, until
 
 
 async def test_unlinked_reps_and_crm_changes_show_in_the_admin(
@@ -63,3 +68,78 @@ async def test_unlinked_reps_and_crm_changes_show_in_the_admin(
         await screenshots.take(page, "lead-crm-attention")
         await context.close()
         assert (await lead(stack, lead_id))["stage"] == "assigned"
+
+
+async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_a_retry(
+    client: Client, task_queue: str, tmp_path: Path, browser: Browser, screenshots: Screenshots
+) -> None:
+    """HubSpot reports a won deal but refuses to say whose it is (the token was revoked
+    meanwhile): the notice is listed on the needs-attention page with the error; once
+    the token works again, Retry brings the change in, once."""
+    async with vendor_stack("hubspot", client, task_queue, tmp_path) as vs:
+        stack = vs.stack
+        with stack.db.session() as session:
+            user_store.create_user(
+                session, "admin@example.com", "Ada Admin", Role.admin, ADMIN_PASSWORD, "test"
+            )
+        answer = await stack.submit(email="pat@acme-robotics.example", first_name="Pat")
+        lead_id = answer.json()["lead_id"]
+        body = await until(stack, lead_id, lambda b: b["crm_id"], 20, "in the CRM")
+        deal = vs.fake.user_closes_deal(body["crm_id"], won=True, amount=Decimal(1500))
+        vs.fake.fail("expired_session")  # reading the deal's contact is refused for good
+        url = f"{stack.base_url.rstrip('/')}{vs.webhook_path}"
+        content, headers = hubspot_delivery(
+            HUBSPOT_SECRET, url, [hubspot_event(11, "deal", deal, "dealstage", "closedwon")]
+        )
+        assert (await stack.http.post(vs.webhook_path, content=content, headers=headers)).is_success
+
+        context = await browser.new_context(viewport={"width": 1366, "height": 900})
+        page = await context.new_page()
+        await login(page, stack.base_url, "admin@example.com", ADMIN_PASSWORD)
+        row = page.locator("#crm-notices tbody tr")
+
+        async def listed() -> bool | None:
+            await page.goto(f"{stack.base_url.rstrip('/')}/admin/needs-attention")
+            return await row.count() == 1 or None
+
+        await eventually_async(listed, "the notice on the needs-attention page", within=20)
+        await expect(row).to_contain_text("HubSpot")
+        await expect(row).to_contain_text(f"deal {deal}")
+        await expect(row).to_contain_text("dealstage → closedwon")
+        await expect(row).to_contain_text("Reading what changed")
+        await expect(row.locator(".failure-error")).to_contain_text("AuthError")
+        await screenshots.take(page, "needs-attention-crm-notice")
+        assert "crm_change_not_applied" not in [
+            e["type"] for e in (await lead(stack, lead_id))["events"]
+        ]
+
+        vs.fake.heal()
+        await row.get_by_role("button", name="Retry").click()
+        await expect(page.locator(".flash")).to_contain_text(f"deal {deal} notice runs again")
+        await expect(page.locator("#crm-notices")).to_have_count(0)
+        # The won deal reaches the lead (which is only assigned: recorded, not applied).
+        body = await until(
+            stack,
+            lead_id,
+            lambda b: "crm_change_not_applied" in [e["type"] for e in b["events"]],
+            20,
+            "brought the change in",
+        )
+        assert [e["type"] for e in body["events"]].count("crm_change_not_applied") == 1
+        await screenshots.take(page, "needs-attention-after-retry")
+        # The same button pressed again (an old tab) retries nothing.
+        with stack.db.read() as session:
+            failure = session.scalars(select(CrmNoticeFailure)).one()
+            failure_id, failed_run = failure.id, failure.workflow_id
+        if os.environ.get("LEADFLOW_RECORD_HISTORY") == "1":  # the run that failed, too
+            history = await stack.client.get_workflow_handle(failed_run).fetch_history()
+            (HISTORIES / "crm_notice_failed_for_good__crm_notice.json").write_text(
+                history.to_json()
+            )
+        token = await page.locator("input[name=csrf_token]").first.get_attribute("value")
+        again = await page.request.post(
+            f"{stack.base_url.rstrip('/')}/admin/needs-attention/crm-notices/{failure_id}/retry",
+            form={"csrf_token": token or ""},
+        )
+        assert again.ok and "retried already" in await again.text()
+        await context.close()

@@ -131,10 +131,18 @@ async def _start_all(context: AppContext, source: str, notices: list[CrmNotice])
 
 
 async def _start(client: Client, task_queue: str, source: str, key: str, notice: CrmNotice) -> None:
+    await start_notice(client, task_queue, f"crm-notice-{source}-{key}", notice)
+
+
+async def start_notice(
+    client: Client, task_queue: str, workflow_id: str, notice: CrmNotice
+) -> None:
+    """Start the ``CrmNotice`` workflow of ``notice`` under ``workflow_id`` (once: an id
+    used before raises ``WorkflowAlreadyStartedError``)."""
     await client.start_workflow(
         CrmNoticeWorkflow.run,
         notice,
-        id=f"crm-notice-{source}-{key}",
+        id=workflow_id,
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )

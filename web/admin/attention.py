@@ -1,7 +1,9 @@
 """The needs-attention page: the leads with a step that failed for good, newest failure
 first, each with what failed, and a Retry button (team leads and admins) that asks the
 lead's lifecycle to run those steps again, as ``POST /api/v1/leads/{lead_id}/retry``
-does. Viewers see the list without the buttons."""
+does. Above them, the CRM's notices that could not be brought in (``store.crm_failures``),
+each with a Retry that runs the notice again. Viewers see the lists without the
+buttons."""
 
 from __future__ import annotations
 
@@ -11,20 +13,27 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from domain.crm import CrmNotice
 from domain.users import Role, at_least
 from store import attention as attention_store
+from store import crm_failures
 from store import leads as lead_store
 from store.attention import NeedsAttention
 from store.models import utcnow
+from store.models_crm import CrmNoticeFailure
 from web.admin import nav
 from web.admin.deps import CsrfForm, TeamLead, Viewer
+from web.admin.explain import age
 from web.admin.leads import name_of
 from web.admin.lifecycle import failed_steps, step_title
 from web.admin.render import flash, render
 from web.api_attention import RetryRefused, retry_lead
 from web.deps import AppContext, Context
 from web.leads import LEAD_ID
+from web.webhooks import start_notice
 
 router = APIRouter()
 PATH = "/admin/needs-attention"
@@ -32,6 +41,7 @@ nav.register("Leads", "Needs attention", PATH, Role.viewer, order=15)
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000
+NOTICES_SHOWN = 20
 
 
 @router.get("/needs-attention", response_class=HTMLResponse)
@@ -63,7 +73,36 @@ def _list(context: AppContext, page: int) -> dict[str, Any]:
     with context.db.read() as session:
         found, total = attention_store.needs_attention(session, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         rows = [_row(item, now) for item in found]
-    return {"rows": rows, "total": total}
+        notices, notices_total = crm_failures.open_failures(session, NOTICES_SHOWN)
+    return {
+        "rows": rows,
+        "total": total,
+        "notices": [_notice_row(n, now) for n in notices],
+        "notices_total": notices_total,
+    }
+
+
+def _notice_row(row: CrmNoticeFailure, now: datetime) -> dict[str, Any]:
+    notice = row.notice
+    fields = ", ".join(
+        f"{k} → {v if v is not None else '(empty)'}" for k, v in notice["fields"].items()
+    )
+    step = (
+        "Reading what changed"
+        if row.step == "read"
+        else f"Sending change {row.step[5:]} to its lead"
+    )
+    return {
+        "id": row.id,
+        "crm": {"hubspot": "HubSpot", "salesforce": "Salesforce"}.get(row.crm, row.crm),
+        "record": f"{notice['object']} {notice['object_id']}",
+        "fields": fields or "no field named",
+        "step": step,
+        "error": row.error_type,
+        "message": row.message,
+        "at": row.failed_at,
+        "ago": age(row.failed_at, now),
+    }
 
 
 def _row(item: NeedsAttention, now: datetime) -> dict[str, Any]:
@@ -114,3 +153,46 @@ def _name(context: AppContext, lead_id: str) -> str:
             return lead_id
         name = name_of(lead.data or {})
         return lead.email if name == "—" else name
+
+
+@router.post("/needs-attention/crm-notices/{failure_id}/retry")
+async def retry_notice(
+    request: Request, context: Context, user: TeamLead, _form: CsrfForm, failure_id: int
+) -> RedirectResponse:
+    """Run a failed CRM notice again from its first step (changes it already brought in
+    are recognised by their event ids and not applied twice)."""
+    back = RedirectResponse(PATH, status_code=303)
+
+    def load() -> tuple[str, CrmNotice] | None:
+        with context.db.read() as session:
+            row = crm_failures.get_failure(session, failure_id)
+            if row is None or row.retried_at is not None:
+                return None
+            return crm_failures.retry_id(row), CrmNotice.model_validate(row.notice)
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        flash(request, "Nothing was retried: that notice was retried already.", "error")
+        return back
+    workflow_id, notice = found
+    try:
+        await start_notice(
+            context.temporal, context.settings.temporal_task_queue, workflow_id, notice
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # started by a click whose answer was lost: mark it below
+    except RPCError:
+        flash(request, "Nothing was retried: Temporal cannot be reached; try again.", "error")
+        return back
+
+    def mark() -> None:
+        with context.db.session() as session:
+            crm_failures.mark_retried(session, failure_id, user.email, workflow_id, utcnow())
+
+    await run_in_threadpool(mark)
+    flash(
+        request,
+        f"Retry sent: the {notice.object} {notice.object_id} notice runs again. If it fails "
+        "again, it is back on this list with the new error.",
+    )
+    return back
