@@ -10,7 +10,7 @@ lead gone stale, the nurture cool-off, a queue waiting for a rep. A won lead is 
 account management by the ``Handoff`` child workflow; disqualified and handed-off leads
 end the lifecycle. Approvals (a discount, a reassignment, an ownership dispute) are
 ``Approval`` child workflows started by the ``request_approval`` update; their results
-come back as the ``approval_decided`` signal (``workflows.approval``).
+come back as the ``approval_decided`` signal (``workflows.lead_approvals``).
 
 What a run guarantees, whatever the boundary it crosses:
 
@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         next_stage,
     )
 
-from workflows.approval import LeadApprovals
+from workflows.lead_approvals import LeadApprovals
 from workflows.lifecycle_legacy import BOUNDED_RESUBMISSIONS, LegacyLoop
 from workflows.lifecycle_timers import TimerSteps
 from workflows.steps import StepFailed
