@@ -109,6 +109,11 @@ async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_
         await expect(row).to_contain_text("Reading what changed")
         await expect(row.locator(".failure-error")).to_contain_text("AuthError")
         await screenshots.take(page, "needs-attention-crm-notice")
+        api = (await stack.http.get("/api/v1/needs-attention", headers=stack.auth)).json()
+        assert api["crm_notices_total"] == 1, api
+        [notice] = api["crm_notices"]
+        assert (notice["crm"], notice["step"], notice["error"]) == ("hubspot", "read", "AuthError")
+        assert notice["notice"]["object_id"] == str(deal)
         assert "crm_change_not_applied" not in [
             e["type"] for e in (await lead(stack, lead_id))["events"]
         ]
@@ -117,6 +122,8 @@ async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_
         await row.get_by_role("button", name="Retry").click()
         await expect(page.locator(".flash")).to_contain_text(f"deal {deal} notice runs again")
         await expect(page.locator("#crm-notices")).to_have_count(0)
+        api = (await stack.http.get("/api/v1/needs-attention", headers=stack.auth)).json()
+        assert (api["crm_notices_total"], api["crm_notices"]) == (0, [])
         # The won deal reaches the lead (which is only assigned: recorded, not applied).
         body = await until(
             stack,

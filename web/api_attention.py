@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AfterValidator, BaseModel, Field
@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.lead import workflow_id_for
 from domain.lifecycle import Attention, RetryRequest
 from store import attention as attention_store
+from store import crm_failures
 from store import leads as lead_store
 from store.attention import NeedsAttention
 from web.api_models import ERRORS, ErrorOut
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["needs attention"])
 MAX_PAGE = 200
 # An offset past this many leads finds none (and stays within an INTEGER bind).
 MAX_OFFSET = 2**31 - 1
+NOTICES_LISTED = 50
 # A signal is one small write to Temporal; past this the caller hears 503 and may retry.
 SIGNAL_TIMEOUT = timedelta(seconds=5)
 RETRY_SIGNAL = "retry"
@@ -88,11 +90,28 @@ class AttentionLeadOut(BaseModel):
     links: LinksOut
 
 
+class CrmNoticeOut(BaseModel):
+    id: int
+    crm: str
+    step: str = Field(description="read (what changed) or send <n> (the n-th change)")
+    notice: dict[str, Any] = Field(description="what the CRM's webhook said")
+    error: str
+    message: str
+    failed_at: datetime
+
+
 class AttentionPageOut(BaseModel):
     total: int = Field(description="how many leads need attention in all")
     limit: int
     offset: int
     leads: list[AttentionLeadOut] = Field(description="newest failure first")
+    crm_notices_total: int = Field(
+        0, description="how many CRM notices failed for good and were not retried"
+    )
+    crm_notices: list[CrmNoticeOut] = Field(
+        default_factory=list,
+        description="the newest of them (up to 50): retried from the admin's page",
+    )
 
 
 class RetryOut(BaseModel):
@@ -211,7 +230,27 @@ async def list_needs_attention(
         with context.db.read() as session:
             page, total = attention_store.needs_attention(session, limit, offset)
             leads = [lead_out(found) for found in page]
-        return AttentionPageOut(total=total, limit=limit, offset=offset, leads=leads)
+            notices, notices_total = crm_failures.open_failures(session, NOTICES_LISTED)
+            crm_notices = [
+                CrmNoticeOut(
+                    id=n.id,
+                    crm=n.crm,
+                    step=n.step,
+                    notice=n.notice,
+                    error=n.error_type,
+                    message=n.message,
+                    failed_at=n.failed_at,
+                )
+                for n in notices
+            ]
+        return AttentionPageOut(
+            total=total,
+            limit=limit,
+            offset=offset,
+            leads=leads,
+            crm_notices_total=notices_total,
+            crm_notices=crm_notices,
+        )
 
     return await run_in_threadpool(read)
 
