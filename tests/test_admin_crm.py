@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
@@ -150,3 +151,38 @@ async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_
         )
         assert again.ok and "retried already" in await again.text()
         await context.close()
+
+        # Over the API: the same refusal, and a second failure retried with the token.
+        retry_url = f"/api/v1/crm-notices/{failure_id}/retry"
+        twice = await stack.http.post(retry_url, headers=stack.auth)
+        assert twice.status_code == 409 and "retried already" in twice.text, twice.text
+        missing = await stack.http.post("/api/v1/crm-notices/999999/retry", headers=stack.auth)
+        assert missing.status_code == 404, missing.text
+        assert (await stack.http.post(retry_url)).status_code == 401
+        lost = vs.fake.user_closes_deal(body["crm_id"], won=False, amount=Decimal(900))
+        vs.fake.fail("expired_session")
+        content, headers = hubspot_delivery(
+            HUBSPOT_SECRET, url, [hubspot_event(12, "deal", lost, "dealstage", "closedlost")]
+        )
+        assert (await stack.http.post(vs.webhook_path, content=content, headers=headers)).is_success
+
+        async def failed_again() -> list[dict[str, Any]] | None:
+            api = (await stack.http.get("/api/v1/needs-attention", headers=stack.auth)).json()
+            return api["crm_notices"] or None
+
+        [second] = await eventually_async(failed_again, "the second failure listed", within=20)
+        assert second["notice"]["object_id"] == str(lost) and second["id"] != failure_id
+        vs.fake.heal()
+        sent = await stack.http.post(
+            f"/api/v1/crm-notices/{second['id']}/retry", headers=stack.auth
+        )
+        assert sent.status_code == 202, sent.text
+        assert sent.json()["workflow_id"].endswith(f"-retry-{second['id']}")
+        # The lost deal reaches the lead too (recorded: "lost" does not apply while assigned).
+        await until(
+            stack,
+            lead_id,
+            lambda b: [e["data"].get("change") for e in b["events"]].count("lost") == 1,
+            20,
+            "brought the lost deal in",
+        )

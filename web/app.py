@@ -23,6 +23,7 @@ from web import (
     api_approvals,
     api_attention,
     api_config,
+    api_crm_notices,
     api_kpis,
     api_routing,
     health,
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(api_config.router)
     app.include_router(api_routing.router)
     app.include_router(api_attention.router)
+    app.include_router(api_crm_notices.router)
     app.include_router(api_approvals.router)
     app.include_router(api_kpis.router)
     app.include_router(webhooks.router)

@@ -13,10 +13,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from domain.crm import CrmNotice
 from domain.users import Role, at_least
 from store import attention as attention_store
 from store import crm_failures
@@ -31,9 +28,9 @@ from web.admin.leads import name_of
 from web.admin.lifecycle import failed_steps, step_title
 from web.admin.render import flash, render
 from web.api_attention import RetryRefused, retry_lead
+from web.api_crm_notices import retry_crm_notice
 from web.deps import AppContext, Context
 from web.leads import LEAD_ID
-from web.webhooks import start_notice
 
 router = APIRouter()
 PATH = "/admin/needs-attention"
@@ -161,38 +158,14 @@ async def retry_notice(
 ) -> RedirectResponse:
     """Run a failed CRM notice again from its first step (changes it already brought in
     are recognised by their event ids and not applied twice)."""
-    back = RedirectResponse(PATH, status_code=303)
-
-    def load() -> tuple[str, CrmNotice] | None:
-        with context.db.read() as session:
-            row = crm_failures.get_failure(session, failure_id)
-            if row is None or row.retried_at is not None:
-                return None
-            return crm_failures.retry_id(row), CrmNotice.model_validate(row.notice)
-
-    found = await run_in_threadpool(load)
-    if found is None:
-        flash(request, "Nothing was retried: that notice was retried already.", "error")
-        return back
-    workflow_id, notice = found
     try:
-        await start_notice(
-            context.temporal, context.settings.temporal_task_queue, workflow_id, notice
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # started by a click whose answer was lost: mark it below
-    except RPCError:
-        flash(request, "Nothing was retried: Temporal cannot be reached; try again.", "error")
-        return back
-
-    def mark() -> None:
-        with context.db.session() as session:
-            crm_failures.mark_retried(session, failure_id, user.email, workflow_id, utcnow())
-
-    await run_in_threadpool(mark)
+        notice, _ = await retry_crm_notice(context, failure_id, user.email)
+    except RetryRefused as err:
+        flash(request, f"Nothing was retried: {err.message}.", "error")
+        return RedirectResponse(PATH, status_code=303)
     flash(
         request,
         f"Retry sent: the {notice.object} {notice.object_id} notice runs again. If it fails "
         "again, it is back on this list with the new error.",
     )
-    return back
+    return RedirectResponse(PATH, status_code=303)
