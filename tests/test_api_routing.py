@@ -133,15 +133,17 @@ async def test_every_routing_api_route_needs_the_token_and_documents_it(
             method.upper(),
             path.replace("{name}", "Inbound")
             .replace("{lead_id}", "0" * 24)
-            .replace("{approval_id}", "approval-x-1"),
+            .replace("{approval_id}", "approval-x-1")
+            .replace("{notice_failure_id}", "1"),
             op,
         )
         for path, item in schema["paths"].items()
         if path.startswith("/api/v1/")
         for method, op in item.items()
     ]
-    # Configuration, routing and needs attention: 12; approvals: 3; KPIs: 1.
-    assert len(operations) == 16, [o[:2] for o in operations]
+    # Configuration, routing and needs attention (with a CRM notice's retry): 13;
+    # approvals: 3; KPIs: 1.
+    assert len(operations) == 17, [o[:2] for o in operations]
     wrong = {"Authorization": "Bearer wrong-token-0123456789-abcdefgh"}
     async with httpx.AsyncClient(base_url=str(api.base_url)) as anonymous:
         for method, path, op in operations:
