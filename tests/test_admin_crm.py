@@ -16,10 +16,28 @@ from temporalio.client import Client
 from domain.users import Role
 from store import users as user_store
 from store.models_crm import CrmNoticeFailure
-from tests.conftest import ADMIN_PASSWORD, HISTORIES, Screenshots, login
-from tests.crm_support import HUBSPOT_SECRET, vendor_stack
+from tests.conftest import ADMIN_PASSWORD, HISTORIES, Screenshots, Stack, login
+from tests.crm_support import HUBSPOT_SECRET, VendorStack, vendor_stack
 from tests.fakes.deliveries import hubspot_delivery, hubspot_event
 from tests.lifecycle_support import eventually_async, lead, until
+
+
+def add_admin(stack: Stack) -> None:
+    """``admin@example.com`` with ``ADMIN_PASSWORD``, to sign in to the admin app."""
+    with stack.db.session() as session:
+        user_store.create_user(
+            session, "admin@example.com", "Ada Admin", Role.admin, ADMIN_PASSWORD, "test"
+        )
+
+
+async def deliver(vs: VendorStack, event_id: int, deal: str, stage: str) -> None:
+    """HubSpot's webhook says the deal moved to ``stage``."""
+    url = f"{vs.stack.base_url.rstrip('/')}{vs.webhook_path}"
+    content, headers = hubspot_delivery(
+        HUBSPOT_SECRET, url, [hubspot_event(event_id, "deal", deal, "dealstage", stage)]
+    )
+    answer = await vs.stack.http.post(vs.webhook_path, content=content, headers=headers)
+    assert answer.is_success, answer.text
 
 
 async def test_unlinked_reps_and_crm_changes_show_in_the_admin(
@@ -28,22 +46,15 @@ async def test_unlinked_reps_and_crm_changes_show_in_the_admin(
     linked = ["jordan.lee@example.com", "sam.rivera@example.com", "morgan.hale@example.com"]
     async with vendor_stack("hubspot", client, task_queue, tmp_path, linked=linked) as vs:
         stack = vs.stack
-        with stack.db.session() as session:
-            user_store.create_user(
-                session, "admin@example.com", "Ada Admin", Role.admin, ADMIN_PASSWORD, "test"
-            )
+        add_admin(stack)
         # The first lead goes to the first rep of the rotation: Avery, who has no CRM user.
         answer = await stack.submit(email="pat@acme-robotics.example", first_name="Pat")
         lead_id = answer.json()["lead_id"]
         body = await until(stack, lead_id, lambda b: b["needs_attention"], 20, "needed attention")
         assert body["owner"]["email"] == "avery.park@example.com"
-        url = f"{stack.base_url.rstrip('/')}{vs.webhook_path}"
         # A deal of this contact won in HubSpot while the lead is only assigned.
         deal = vs.fake.user_closes_deal(body["crm_id"], won=True, amount=1500)  # type: ignore[arg-type]
-        content, headers = hubspot_delivery(
-            HUBSPOT_SECRET, url, [hubspot_event(9, "deal", deal, "dealstage", "closedwon")]
-        )
-        assert (await stack.http.post(vs.webhook_path, content=content, headers=headers)).is_success
+        await deliver(vs, 9, deal, "closedwon")
         await until(
             stack,
             lead_id,
@@ -79,20 +90,13 @@ async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_
     the token works again, Retry brings the change in, once."""
     async with vendor_stack("hubspot", client, task_queue, tmp_path) as vs:
         stack = vs.stack
-        with stack.db.session() as session:
-            user_store.create_user(
-                session, "admin@example.com", "Ada Admin", Role.admin, ADMIN_PASSWORD, "test"
-            )
+        add_admin(stack)
         answer = await stack.submit(email="pat@acme-robotics.example", first_name="Pat")
         lead_id = answer.json()["lead_id"]
         body = await until(stack, lead_id, lambda b: b["crm_id"], 20, "in the CRM")
         deal = vs.fake.user_closes_deal(body["crm_id"], won=True, amount=Decimal(1500))
         vs.fake.fail("expired_session")  # reading the deal's contact is refused for good
-        url = f"{stack.base_url.rstrip('/')}{vs.webhook_path}"
-        content, headers = hubspot_delivery(
-            HUBSPOT_SECRET, url, [hubspot_event(11, "deal", deal, "dealstage", "closedwon")]
-        )
-        assert (await stack.http.post(vs.webhook_path, content=content, headers=headers)).is_success
+        await deliver(vs, 11, deal, "closedwon")
 
         context = await browser.new_context(viewport={"width": 1366, "height": 900})
         page = await context.new_page()
@@ -161,10 +165,7 @@ async def test_a_notice_the_crm_refuses_to_explain_waits_on_needs_attention_for_
         assert (await stack.http.post(retry_url)).status_code == 401
         lost = vs.fake.user_closes_deal(body["crm_id"], won=False, amount=Decimal(900))
         vs.fake.fail("expired_session")
-        content, headers = hubspot_delivery(
-            HUBSPOT_SECRET, url, [hubspot_event(12, "deal", lost, "dealstage", "closedlost")]
-        )
-        assert (await stack.http.post(vs.webhook_path, content=content, headers=headers)).is_success
+        await deliver(vs, 12, lost, "closedlost")
 
         async def failed_again() -> list[dict[str, Any]] | None:
             api = (await stack.http.get("/api/v1/needs-attention", headers=stack.auth)).json()

@@ -34,27 +34,23 @@ def test_every_module_and_package_is_listed_for_installation() -> None:
     assert packages - set(setuptools["packages"]) == set(), "add them to packages"
 
 
+def _outside(args: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in ``folder`` (outside the repository) without ``PYTHONPATH``."""
+    return subprocess.run(
+        args,
+        cwd=folder,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_the_installed_command_starts_outside_the_repository(tmp_path: Path) -> None:
     modules = sorted(p.stem for p in REPO.glob("*.py"))
-    imported = subprocess.run(
-        [sys.executable, "-c", f"import {', '.join(modules)}"],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    imported = _outside([sys.executable, "-c", f"import {', '.join(modules)}"], tmp_path)
     assert imported.returncode == 0, imported.stderr
-    command = Path(sys.executable).parent / "leadflow"
-    helped = subprocess.run(
-        [str(command), "--help"],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    helped = _outside([str(Path(sys.executable).parent / "leadflow"), "--help"], tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "dev" in helped.stdout and "leads" in helped.stdout, helped.stdout

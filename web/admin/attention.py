@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from domain.crm import CRM_LABELS
 from domain.users import Role, at_least
 from store import attention as attention_store
 from store import crm_failures
@@ -91,7 +92,7 @@ def _notice_row(row: CrmNoticeFailure, now: datetime) -> dict[str, Any]:
     )
     return {
         "id": row.id,
-        "crm": {"hubspot": "HubSpot", "salesforce": "Salesforce"}.get(row.crm, row.crm),
+        "crm": CRM_LABELS.get(row.crm, row.crm),
         "record": f"{notice['object']} {notice['object_id']}",
         "fields": fields or "no field named",
         "step": step,
